@@ -1,0 +1,118 @@
+// The composition root: builds storage, broker, gateway and routes from the config, and owns their lifecycle.
+
+import { join } from "node:path";
+import { Elysia } from "elysia";
+import type { Server } from "bun";
+import { loadSecret } from "./auth/secret.ts";
+import { createTokenService, type TokenService } from "./auth/tokens.ts";
+import type { Broker } from "./broker/broker.ts";
+import { MemoryBroker } from "./broker/memory-broker.ts";
+import type { Config } from "./config.ts";
+import { Gateway } from "./gateway/gateway.ts";
+import { errorResponse } from "./http/errors.ts";
+import { systemRoutes } from "./http/routes.ts";
+import { wsRoute } from "./http/ws-route.ts";
+import { createLogger, type Logger } from "./observability/log.ts";
+import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
+import { ErrorCode, ProtocolError } from "./protocol/index.ts";
+import { SqliteStorage } from "./storage/sqlite/sqlite-storage.ts";
+import type { Storage } from "./storage/storage.ts";
+
+export interface AppParts {
+  logger?: Logger;
+  storage?: Storage;
+  broker?: Broker;
+}
+
+export interface App {
+  readonly config: Config;
+  readonly port: number;
+  /** http://host:port */
+  readonly url: string;
+  readonly tokens: TokenService;
+  readonly secretGenerated: boolean;
+  readonly storage: Storage;
+  readonly broker: Broker;
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  /** Graceful stop: `shutdown` frame and close 1001 to every client, then broker and database closed. */
+  stop(): Promise<void>;
+}
+
+export function openStorage(config: Config): Storage {
+  if (config.databaseUrl) {
+    throw new Error("DATABASE_URL: PostgreSQL storage is not part of this build yet; unset it to use the embedded SQLite database");
+  }
+  return SqliteStorage.open(join(config.dataDir, "agentwire.db"));
+}
+
+export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
+  const logger = parts.logger ?? createLogger(config.logLevel);
+  if (config.redisUrl && !parts.broker) {
+    throw new Error("REDIS_URL: the Redis engine is not part of this build yet; unset it to run one node with the in-memory broker");
+  }
+  const { secret, generated } = loadSecret(config.jwtSecret, config.dataDir);
+  const tokens = createTokenService(secret);
+  const storage = parts.storage ?? openStorage(config);
+  const interrupted = await storage.interruptUnfinished();
+  if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
+  const broker =
+    parts.broker ??
+    new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS, historyMaxBytes: config.historyMaxBytes });
+
+  const registry = new Registry();
+  const metrics = createGatewayMetrics(registry);
+  let server: Server<unknown> | undefined;
+  const gateway = new Gateway({
+    config,
+    broker,
+    tokens,
+    threadOwner: async (threadId) => {
+      try {
+        return await storage.threadOwner(threadId);
+      } catch (error) {
+        throw new ProtocolError(ErrorCode.unavailable, "storage is unavailable; retry later", undefined, { cause: error });
+      }
+    },
+    fanout: { publish: (topic, text) => server?.publish(topic, text) ?? 0 },
+    logger,
+    metrics,
+  });
+
+  const elysia = new Elysia({
+    websocket: {
+      maxPayloadLength: config.maxFrameBytes,
+      // Our own check closes a slow consumer with 1013 at MAX_QUEUED_BYTES; Bun's limit, a little higher,
+      // is the backstop that keeps memory bounded should a burst outrun the check.
+      backpressureLimit: config.maxQueuedBytes + 2 * config.maxFrameBytes + 64 * 1024,
+      closeOnBackpressureLimit: true,
+      // Idle closes and pings are the gateway's, at the configured intervals.
+      idleTimeout: 0,
+      sendPings: false,
+      perMessageDeflate: false,
+    },
+  })
+    .onError(({ code, error }) => errorResponse(code, error, logger))
+    .use(systemRoutes({ tokens, gateway, broker, storage, registry, logger }))
+    .use(wsRoute(gateway, tokens));
+
+  elysia.listen({ port: config.port, hostname: config.host });
+  server = elysia.server as Server<unknown>;
+  const port = server.port!;
+  const displayHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  const url = `http://${displayHost}:${port}`;
+  logger.info("agentwire listening", { url, ws: `ws://${displayHost}:${port}/ws`, storage: storage.dialect, broker: "memory" });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info("shutting down", { connections: gateway.connectionCount });
+      gateway.shutdown();
+      await elysia.stop(true);
+      await broker.close();
+      await storage.close();
+      logger.info("stopped");
+    })());
+
+  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, logger, stop };
+}

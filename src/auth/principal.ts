@@ -1,0 +1,57 @@
+// Who is on the other end of a connection or request, and what the token lets them do.
+
+import { isReservedChannel, isUserNamespace, threadIdOf } from "../protocol/index.ts";
+import { compileGlob, matchesAny, type Glob } from "./glob.ts";
+
+export interface Claims {
+  sub: string;
+  exp?: number;
+  subscribe?: string[];
+  publish?: string[];
+}
+
+export interface Principal {
+  sub: string;
+  /** Expiry in seconds since epoch, when the token has one. */
+  exp?: number;
+  subscribeGlobs: Glob[];
+  publishGlobs: Glob[];
+}
+
+export function principalOf(claims: Claims): Principal {
+  return {
+    sub: claims.sub,
+    exp: claims.exp,
+    subscribeGlobs: (claims.subscribe ?? []).map(compileGlob),
+    publishGlobs: (claims.publish ?? []).map(compileGlob),
+  };
+}
+
+/** Looks up a thread's owner; undefined when there is no such thread. */
+export type ThreadOwnerLookup = (threadId: string) => Promise<string | undefined>;
+
+export type Permission = "allowed" | "forbidden";
+
+/**
+ * May this principal subscribe to the channel? Own namespace and granted globs always;
+ * a thread channel when the principal owns the thread. Reserved channels never.
+ */
+export async function canSubscribe(principal: Principal, channel: string, threadOwner: ThreadOwnerLookup): Promise<boolean> {
+  if (isReservedChannel(channel)) return false;
+  if (isUserNamespace(channel, principal.sub)) return true;
+  if (matchesAny(principal.subscribeGlobs, channel)) return true;
+  const threadId = threadIdOf(channel);
+  if (threadId === undefined || threadId.length === 0) return false;
+  return (await threadOwner(threadId)) === principal.sub;
+}
+
+/** Whether the subscribe decision depends only on the token (no storage lookup needed). */
+export function canSubscribeByClaims(principal: Principal, channel: string): boolean {
+  return !isReservedChannel(channel) && (isUserNamespace(channel, principal.sub) || matchesAny(principal.subscribeGlobs, channel));
+}
+
+/** May this principal publish? Never on reserved or thread channels: those carry only the server's own events. */
+export function canPublish(principal: Principal, channel: string): boolean {
+  if (isReservedChannel(channel) || threadIdOf(channel) !== undefined) return false;
+  return isUserNamespace(channel, principal.sub) || matchesAny(principal.publishGlobs, channel);
+}

@@ -1,0 +1,44 @@
+// The Broker contract: sequence numbers, history and fan-out of publications between nodes.
+// The gateway talks only to this interface, so the in-memory engine and a Redis engine are interchangeable.
+
+export interface ChannelState {
+  /** The channel's latest sequence number, 0 when nothing was published yet. */
+  seq: number;
+  /** The channel's history generation; changes whenever history was lost. */
+  epoch: string;
+}
+
+export interface Publication {
+  channel: string;
+  seq: number;
+  /** The payload serialised once, as JSON text. */
+  payload: string;
+  /** The connection that published it, so it is not echoed back; absent for server-side publications. */
+  origin?: string;
+}
+
+export interface Recovery {
+  state: ChannelState;
+  /** Every publication after `since` in order, or undefined when they cannot all be recovered. */
+  publications: Publication[] | undefined;
+}
+
+export type PublicationListener = (publication: Publication) => void;
+
+export interface Broker {
+  /** Assigns the next seq, appends to history and delivers to every listening node, atomically. */
+  publish(channel: string, payload: string, origin?: string): Promise<Publication>;
+  /** The channel's current seq and epoch. */
+  state(channel: string): Promise<ChannelState>;
+  /** The publications after `since`, when history still holds all of them and `epoch` matches. */
+  recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery>;
+  /** Start delivering the channel's publications to this node; resolves once no later publication can be missed. */
+  listen(channel: string): Promise<void>;
+  /** Stop delivering the channel's publications to this node. */
+  unlisten(channel: string): Promise<void>;
+  /** Register the node's single publication listener. */
+  onPublication(listener: PublicationListener): void;
+  /** Whether the engine can serve requests now. */
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,126 @@
+// The single-process engine: sequence numbers and history in memory, bounded by count, bytes and idle time.
+
+import type { Broker, ChannelState, Publication, PublicationListener, Recovery } from "./broker.ts";
+import { History } from "./history.ts";
+
+export interface MemoryBrokerOptions {
+  historySize: number;
+  /** Channels with no listener and no publication for this long are forgotten (their epoch with them). */
+  historyTtlS: number;
+  /** Budget for all histories together; the least recently published channels lose history first. */
+  historyMaxBytes: number;
+}
+
+interface ChannelRecord {
+  seq: number;
+  epoch: string;
+  history: History;
+  lastActivity: number;
+  listened: boolean;
+}
+
+export function newEpoch(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
+}
+
+export class MemoryBroker implements Broker {
+  // Map order is publication recency: a publish moves its channel to the end.
+  private readonly channels = new Map<string, ChannelRecord>();
+  private listener: PublicationListener = () => {};
+  private totalBytes = 0;
+  private readonly sweepTimer: Timer;
+
+  constructor(private readonly options: MemoryBrokerOptions) {
+    const sweepMs = Math.min(options.historyTtlS * 1000, 60_000);
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  async publish(channel: string, payload: string, origin?: string): Promise<Publication> {
+    const record = this.record(channel);
+    this.channels.delete(channel);
+    this.channels.set(channel, record);
+    const publication: Publication = { channel, seq: ++record.seq, payload, origin };
+    const before = record.history.bytes;
+    record.history.push(publication);
+    this.totalBytes += record.history.bytes - before;
+    record.lastActivity = Date.now();
+    if (this.totalBytes > this.options.historyMaxBytes) this.trim();
+    this.listener(publication);
+    return publication;
+  }
+
+  async state(channel: string): Promise<ChannelState> {
+    const record = this.record(channel);
+    return { seq: record.seq, epoch: record.epoch };
+  }
+
+  async recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery> {
+    const record = this.record(channel);
+    const state = { seq: record.seq, epoch: record.epoch };
+    if (epoch !== record.epoch || since > record.seq) return { state, publications: undefined };
+    if (since === record.seq) return { state, publications: [] };
+    const oldest = record.history.oldestSeq();
+    if (oldest === undefined || oldest > since + 1) return { state, publications: undefined };
+    return { state, publications: record.history.after(since) };
+  }
+
+  async listen(channel: string): Promise<void> {
+    this.record(channel).listened = true;
+  }
+
+  async unlisten(channel: string): Promise<void> {
+    const record = this.channels.get(channel);
+    if (record) {
+      record.listened = false;
+      record.lastActivity = Date.now();
+    }
+  }
+
+  onPublication(listener: PublicationListener): void {
+    this.listener = listener;
+  }
+
+  async ready(): Promise<boolean> {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+  }
+
+  /** Number of channels held, for tests and metrics. */
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
+  /** Forget idle channels nobody listens to. */
+  sweep(now: number): void {
+    const cutoff = now - this.options.historyTtlS * 1000;
+    for (const [channel, record] of this.channels) {
+      if (!record.listened && record.lastActivity < cutoff) {
+        this.totalBytes -= record.history.bytes;
+        this.channels.delete(channel);
+      }
+    }
+  }
+
+  private record(channel: string): ChannelRecord {
+    let record = this.channels.get(channel);
+    if (!record) {
+      record = { seq: 0, epoch: newEpoch(), history: new History(this.options.historySize), lastActivity: Date.now(), listened: false };
+      this.channels.set(channel, record);
+    }
+    return record;
+  }
+
+  // Drop whole histories, least recently published first, until back under budget. Seq and epoch stay,
+  // so a client asking for dropped publications is told `recovered: false` rather than given a gap.
+  private trim(): void {
+    for (const record of this.channels.values()) {
+      if (this.totalBytes <= this.options.historyMaxBytes) return;
+      this.totalBytes -= record.history.bytes;
+      record.history.clear();
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// Configuration: parsed once from environment variables and CLI flags, every problem reported together.
+
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+
+const Int = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) => Type.Integer({ minimum, maximum });
+const Seconds = (minimum: number) => Type.Number({ minimum, maximum: 86_400 * 365 });
+
+/** Every setting: its environment variable, its schema and its default. */
+const settings = {
+  port: { env: "PORT", schema: Int(0, 65535), default: 8080 },
+  host: { env: "HOST", schema: Type.String({ minLength: 1 }), default: "0.0.0.0" },
+  jwtSecret: { env: "JWT_SECRET", schema: Type.Optional(Type.String({ minLength: 16 })), default: undefined },
+  dataDir: { env: "DATA_DIR", schema: Type.String({ minLength: 1 }), default: "./data" },
+  databaseUrl: { env: "DATABASE_URL", schema: Type.Optional(Type.String({ minLength: 1 })), default: undefined },
+  redisUrl: { env: "REDIS_URL", schema: Type.Optional(Type.String({ pattern: "^rediss?://" })), default: undefined },
+  openaiBaseUrl: { env: "OPENAI_BASE_URL", schema: Type.Optional(Type.String({ pattern: "^https?://" })), default: undefined },
+  openaiApiKey: { env: "OPENAI_API_KEY", schema: Type.Optional(Type.String()), default: undefined },
+  agentModel: { env: "AGENT_MODEL", schema: Type.String({ minLength: 1 }), default: "gpt-4o-mini" },
+  systemPrompt: {
+    env: "SYSTEM_PROMPT",
+    schema: Type.String(),
+    default: "You are a helpful assistant. Use the tools when they help; be concise.",
+  },
+  toolsRequireApproval: { env: "TOOLS_REQUIRE_APPROVAL", schema: Type.Array(Type.String({ minLength: 1 })), default: [] as string[] },
+  approvalTimeoutS: { env: "APPROVAL_TIMEOUT_S", schema: Seconds(0.01), default: 600 },
+  historySize: { env: "HISTORY_SIZE", schema: Int(0, 1_000_000), default: 1000 },
+  historyTtlS: { env: "HISTORY_TTL_S", schema: Seconds(1), default: 86_400 },
+  historyMaxBytes: { env: "HISTORY_MAX_BYTES", schema: Int(0), default: 256 * 1024 * 1024 },
+  maxFrameBytes: { env: "MAX_FRAME_BYTES", schema: Int(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
+  rateLimitPerS: { env: "RATE_LIMIT_PER_S", schema: Type.Number({ exclusiveMinimum: 0 }), default: 1000 },
+  rateLimitBurst: { env: "RATE_LIMIT_BURST", schema: Int(1), default: 2000 },
+  rateLimitCloseAfterS: { env: "RATE_LIMIT_CLOSE_AFTER_S", schema: Seconds(0.1), default: 10 },
+  maxSubscriptions: { env: "MAX_SUBSCRIPTIONS", schema: Int(1), default: 100 },
+  maxQueuedBytes: { env: "MAX_QUEUED_BYTES", schema: Int(1024), default: 4 * 1024 * 1024 },
+  pingIntervalS: { env: "PING_INTERVAL_S", schema: Seconds(0.05), default: 30 },
+  idleTimeoutS: { env: "IDLE_TIMEOUT_S", schema: Seconds(0.1), default: 120 },
+  authTimeoutS: { env: "AUTH_TIMEOUT_S", schema: Seconds(0.05), default: 10 },
+  shutdownGraceS: { env: "SHUTDOWN_GRACE_S", schema: Seconds(0), default: 10 },
+  logLevel: { env: "LOG_LEVEL", schema: Type.Union(["debug", "info", "warn", "error", "silent"].map((l) => Type.Literal(l))), default: "info" },
+} satisfies Record<string, { env: string; schema: TSchema; default: unknown }>;
+
+type Settings = typeof settings;
+export type Config = { [K in keyof Settings]: Static<Settings[K]["schema"]> } & {
+  logLevel: "debug" | "info" | "warn" | "error" | "silent";
+};
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super("invalid configuration:\n  " + problems.join("\n  "));
+  }
+}
+
+/** The environment variable a setting reads, for docs and messages. */
+export const settingVariables = Object.fromEntries(Object.entries(settings).map(([key, s]) => [key, s.env])) as {
+  [K in keyof Settings]: string;
+};
+
+function coerce(schema: TSchema, raw: string): unknown {
+  if (schema.type === "array") return raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+  if (schema.type === "integer" || schema.type === "number") return raw.trim() === "" ? Number.NaN : Number(raw);
+  return raw;
+}
+
+/**
+ * Build the config from environment variables, with `flags` (keyed by variable name) taking precedence.
+ * Throws one ConfigError that names every bad variable.
+ */
+export function parseConfig(env: Record<string, string | undefined>, flags: Record<string, string> = {}): Config {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings)) {
+    const raw = flags[setting.env] ?? env[setting.env];
+    if (raw === undefined || (raw === "" && setting.default === undefined)) {
+      config[key] = setting.default;
+      continue;
+    }
+    const value = coerce(setting.schema, raw);
+    if (!Value.Check(setting.schema, value)) {
+      const error = Value.Errors(setting.schema, value).First();
+      problems.push(`${setting.env}=${describe(setting.env, raw)}: ${error?.message ?? "invalid value"}`);
+      continue;
+    }
+    config[key] = value;
+  }
+  const parsed = config as Config;
+  if (problems.length === 0) {
+    if (parsed.databaseUrl && !/^postgres(ql)?:\/\//.test(parsed.databaseUrl)) {
+      problems.push(`DATABASE_URL: expected a postgres:// URL (leave it unset for the embedded SQLite database)`);
+    }
+    if (parsed.idleTimeoutS <= parsed.pingIntervalS) {
+      problems.push(`IDLE_TIMEOUT_S (${parsed.idleTimeoutS}) must be longer than PING_INTERVAL_S (${parsed.pingIntervalS})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed;
+}
+
+// Secrets are never echoed back, not even in a config error.
+function describe(variable: string, raw: string): string {
+  return /SECRET|KEY|PASSWORD|TOKEN|_URL$/.test(variable) ? "<hidden>" : JSON.stringify(raw);
+}

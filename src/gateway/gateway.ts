@@ -1,0 +1,279 @@
+// The node's connection hub: sessions, local channel membership, recovery-safe subscribe and fan-out.
+
+import type { ThreadOwnerLookup } from "../auth/principal.ts";
+import type { TokenService } from "../auth/tokens.ts";
+import type { Broker, Publication } from "../broker/broker.ts";
+import type { Config } from "../config.ts";
+import type { Logger } from "../observability/log.ts";
+import type { GatewayMetrics } from "../observability/metrics.ts";
+import {
+  CloseCode,
+  ErrorCode,
+  ProtocolError,
+  chatFrame,
+  publicationFrame,
+  shutdownFrame,
+  subscribedFrame,
+  type ChatPayload,
+} from "../protocol/index.ts";
+import { Session } from "./session.ts";
+import type { Fanout, Transport } from "./transport.ts";
+
+export type GatewayConfig = Pick<
+  Config,
+  | "rateLimitPerS"
+  | "rateLimitBurst"
+  | "rateLimitCloseAfterS"
+  | "maxSubscriptions"
+  | "maxQueuedBytes"
+  | "pingIntervalS"
+  | "idleTimeoutS"
+  | "authTimeoutS"
+>;
+
+/** Handles `chat` frames; answers with the ack payload or throws a ProtocolError. Filled by the agent service. */
+export interface ChatHandler {
+  handle(session: Session, payload: ChatPayload): Promise<Record<string, unknown>>;
+}
+
+export interface GatewayDeps {
+  config: GatewayConfig;
+  broker: Broker;
+  tokens: TokenService;
+  threadOwner: ThreadOwnerLookup;
+  fanout: Fanout;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  chat?: ChatHandler;
+}
+
+export interface SubscribeRequest {
+  since?: number;
+  epoch?: string;
+  id?: string;
+}
+
+/** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
+interface Pending {
+  buffer: Publication[];
+  bytes: number;
+}
+
+interface Interest {
+  count: number;
+  listening: Promise<void> | undefined;
+}
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly tokens: TokenService;
+  readonly threadOwner: ThreadOwnerLookup;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  chat: ChatHandler | undefined;
+  private readonly broker: Broker;
+  private readonly fanout: Fanout;
+  private readonly sessions = new Map<string, Session>();
+  private readonly subscribers = new Map<string, Set<Session>>();
+  private readonly pending = new Map<string, Map<Session, Pending>>();
+  private readonly interest = new Map<string, Interest>();
+  private subscriptionCount = 0;
+  private readonly tickTimer: Timer;
+
+  constructor(deps: GatewayDeps) {
+    this.config = deps.config;
+    this.broker = deps.broker;
+    this.tokens = deps.tokens;
+    this.threadOwner = deps.threadOwner;
+    this.fanout = deps.fanout;
+    this.logger = deps.logger;
+    this.metrics = deps.metrics;
+    this.chat = deps.chat;
+    this.broker.onPublication((publication) => this.deliver(publication));
+    const tickMs = Math.max(25, Math.min(1000, (Math.min(this.config.pingIntervalS, this.config.idleTimeoutS) * 1000) / 4));
+    this.tickTimer = setInterval(() => this.tick(Date.now()), tickMs);
+    this.tickTimer.unref();
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  get totalSubscriptions(): number {
+    return this.subscriptionCount;
+  }
+
+  /** Register a newly opened socket. */
+  open(id: string, transport: Transport): Session {
+    const session = new Session(id, transport, this, Date.now());
+    this.sessions.set(id, session);
+    this.metrics.connections.set(this.sessions.size);
+    return session;
+  }
+
+  session(id: string): Session | undefined {
+    return this.sessions.get(id);
+  }
+
+  publish(channel: string, payload: string, origin?: string): Promise<Publication> {
+    this.metrics.publications.inc();
+    return this.broker.publish(channel, payload, origin);
+  }
+
+  /**
+   * Subscribe a session: ack with the channel state, replay what `since` asks for, then go live,
+   * with publications that arrive meanwhile held back and delivered after the replay, none twice.
+   */
+  async subscribe(session: Session, channel: string, request: SubscribeRequest): Promise<void> {
+    if (session.channels.has(channel)) {
+      // A repeated subscribe starts over: leave the live topic until the new ack and replay are sent.
+      session.transport.unsubscribe(channel);
+      this.subscribers.get(channel)?.delete(session);
+    } else {
+      session.channels.add(channel);
+      this.subscriptionCount++;
+      this.metrics.subscriptions.set(this.subscriptionCount);
+      this.acquire(channel);
+    }
+    const pending: Pending = { buffer: [], bytes: 0 };
+    let waiting = this.pending.get(channel);
+    if (!waiting) this.pending.set(channel, (waiting = new Map()));
+    waiting.set(session, pending);
+    try {
+      await this.listen(channel);
+      const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, request.epoch);
+      const state = recovery?.state ?? (await this.broker.state(channel));
+      if (session.closed || this.pending.get(channel)?.get(session) !== pending) return;
+      this.removePending(channel, session);
+      const recovered = recovery ? recovery.publications !== undefined : undefined;
+      const replay = recovery?.publications ?? [];
+      session.send(
+        subscribedFrame(channel, state, request.id, recovery ? { recovered: recovered!, replayed: replay.length } : undefined),
+      );
+      let last = state.seq;
+      for (const publication of replay) session.send(publicationFrame(channel, publication.seq, publication.payload));
+      for (const publication of pending.buffer) {
+        if (publication.seq <= last) continue;
+        session.send(publicationFrame(channel, publication.seq, publication.payload));
+        last = publication.seq;
+      }
+      session.transport.subscribe(channel);
+      let live = this.subscribers.get(channel);
+      if (!live) this.subscribers.set(channel, (live = new Set()));
+      live.add(session);
+    } catch (error) {
+      if (this.pending.get(channel)?.get(session) === pending) this.unsubscribe(session, channel);
+      throw error;
+    }
+  }
+
+  unsubscribe(session: Session, channel: string): void {
+    if (!session.channels.delete(channel)) return;
+    this.removePending(channel, session);
+    if (!session.closed) session.transport.unsubscribe(channel);
+    const live = this.subscribers.get(channel);
+    if (live?.delete(session) && live.size === 0) this.subscribers.delete(channel);
+    this.subscriptionCount--;
+    this.metrics.subscriptions.set(this.subscriptionCount);
+    this.releaseInterest(channel);
+  }
+
+  /** Forget a closed session. */
+  release(session: Session): void {
+    if (!this.sessions.delete(session.id)) return;
+    for (const channel of [...session.channels]) this.unsubscribe(session, channel);
+    this.metrics.connections.set(this.sessions.size);
+  }
+
+  async handleChat(session: Session, payload: ChatPayload, id: string | undefined): Promise<void> {
+    if (!this.chat) throw new ProtocolError(ErrorCode.unavailable, "the agent service is not enabled on this server");
+    const ack = await this.chat.handle(session, payload);
+    session.send(chatFrame(ack, id));
+  }
+
+  checkSlowConsumer(session: Session): void {
+    if (session.transport.bufferedAmount() > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
+  }
+
+  /** Tell every client the server is going away and close with 1001. */
+  shutdown(): void {
+    const frame = shutdownFrame();
+    for (const session of [...this.sessions.values()]) {
+      session.send(frame);
+      session.close(CloseCode.goingAway, "server shutting down");
+    }
+    clearInterval(this.tickTimer);
+  }
+
+  private deliver(publication: Publication): void {
+    const { channel } = publication;
+    const waiting = this.pending.get(channel);
+    if (waiting) {
+      for (const [session, pending] of waiting) {
+        if (session.id === publication.origin) continue;
+        pending.buffer.push(publication);
+        pending.bytes += publication.payload.length;
+        if (pending.bytes > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
+      }
+    }
+    const live = this.subscribers.get(channel);
+    if (!live) return;
+    const frame = publicationFrame(channel, publication.seq, publication.payload);
+    // Publishing through the origin's own socket leaves it out, as the protocol requires.
+    const origin = publication.origin === undefined ? undefined : this.sessions.get(publication.origin);
+    const status = origin && !origin.closed ? origin.transport.publish(channel, frame) : this.fanout.publish(channel, frame);
+    if (status === -1) for (const session of live) this.checkSlowConsumer(session);
+  }
+
+  private acquire(channel: string): void {
+    const interest = this.interest.get(channel);
+    if (interest) interest.count++;
+    else this.interest.set(channel, { count: 1, listening: undefined });
+  }
+
+  private listen(channel: string): Promise<void> {
+    const interest = this.interest.get(channel);
+    if (!interest) return Promise.resolve();
+    if (!interest.listening) {
+      const listening = this.broker.listen(channel);
+      interest.listening = listening;
+      // A failed listen is tried again by the next subscriber.
+      listening.catch(() => {
+        if (interest.listening === listening) interest.listening = undefined;
+      });
+    }
+    return interest.listening;
+  }
+
+  private releaseInterest(channel: string): void {
+    const interest = this.interest.get(channel);
+    if (!interest || --interest.count > 0) return;
+    this.interest.delete(channel);
+    if (interest.listening) {
+      this.broker.unlisten(channel).catch((error) => this.logger.warn("unlisten failed", { channel, error }));
+    }
+  }
+
+  private removePending(channel: string, session: Session): void {
+    const waiting = this.pending.get(channel);
+    if (waiting?.delete(session) && waiting.size === 0) this.pending.delete(channel);
+  }
+
+  /** Server pings for quiet connections, idle closes and the slow-consumer sweep. */
+  private tick(now: number): void {
+    const pingMs = this.config.pingIntervalS * 1000;
+    const idleMs = this.config.idleTimeoutS * 1000;
+    for (const session of this.sessions.values()) {
+      const quiet = now - session.lastFrameAt;
+      if (quiet >= idleMs) {
+        session.close(CloseCode.goingAway, "idle timeout");
+        continue;
+      }
+      if (quiet >= pingMs && now - session.lastPingAt >= pingMs) {
+        session.lastPingAt = now;
+        session.transport.ping();
+      }
+      this.checkSlowConsumer(session);
+    }
+  }
+}

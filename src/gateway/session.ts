@@ -1,0 +1,216 @@
+// One client connection: authentication, frame ordering, rate limiting and the commands of sections 3-5.
+
+import { canPublish, canSubscribe, canSubscribeByClaims, type Principal } from "../auth/principal.ts";
+import {
+  CloseCode,
+  ErrorCode,
+  ProtocolError,
+  connectedFrame,
+  decode,
+  errorFrame,
+  isReservedChannel,
+  pongFrame,
+  publishedFrame,
+  toProtocolError,
+  unsubscribedFrame,
+  type ClientCommand,
+} from "../protocol/index.ts";
+import type { Gateway } from "./gateway.ts";
+import { RateLimiter } from "./rate-limiter.ts";
+import type { Transport } from "./transport.ts";
+
+// Frames that wait while an earlier frame of the same connection is still being handled.
+const MAX_BACKLOG = 1024;
+
+export class Session {
+  principal: Principal | undefined;
+  closed = false;
+  /** Channels this connection is subscribed to, pending ones included. */
+  readonly channels = new Set<string>();
+  lastFrameAt: number;
+  lastPingAt: number;
+  private readonly limiter: RateLimiter;
+  private busy = false;
+  private readonly backlog: (string | Uint8Array)[] = [];
+  private authTimer: Timer | undefined;
+  private expiryTimer: Timer | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly transport: Transport,
+    private readonly gateway: Gateway,
+    now: number,
+  ) {
+    const { config } = gateway;
+    this.limiter = new RateLimiter(config.rateLimitPerS, config.rateLimitBurst, config.rateLimitCloseAfterS * 1000, now);
+    this.lastFrameAt = now;
+    this.lastPingAt = now;
+  }
+
+  /** Called once the socket is open: with a principal from the upgrade request, or waiting for an `auth` frame. */
+  start(principal: Principal | undefined): void {
+    if (principal) {
+      this.authenticate(principal, undefined);
+      return;
+    }
+    this.authTimer = setTimeout(() => this.close(CloseCode.policyViolation, "authentication timeout"), this.gateway.config.authTimeoutS * 1000);
+  }
+
+  send(text: string): void {
+    if (this.closed) return;
+    const status = this.transport.send(text);
+    this.gateway.metrics.framesOut.inc();
+    if (status === -1) this.gateway.checkSlowConsumer(this);
+  }
+
+  sendError(error: ProtocolError, id?: string): void {
+    this.gateway.metrics.errors.inc({ code: error.code });
+    this.send(errorFrame(error.code, error.message, id, error.details));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.gateway.metrics.closes.inc({ reason });
+    this.transport.close(code, reason);
+    this.dispose();
+  }
+
+  /** Release everything the connection holds; safe to call twice. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    this.backlog.length = 0;
+    this.gateway.release(this);
+  }
+
+  /** Entry point for every frame the socket receives. */
+  receive(raw: string | Uint8Array): void {
+    if (this.closed) return;
+    const now = Date.now();
+    this.lastFrameAt = now;
+    this.gateway.metrics.framesIn.inc();
+    const decision = this.limiter.take(now);
+    if (decision !== "accept") {
+      if (decision === "close") {
+        this.close(CloseCode.policyViolation, "rate limit exceeded");
+      } else if (decision === "drop-and-warn") {
+        this.sendError(new ProtocolError(ErrorCode.rateLimited, "too many frames; slow down"));
+      }
+      return;
+    }
+    if (this.busy) {
+      if (this.backlog.length >= MAX_BACKLOG) {
+        this.sendError(new ProtocolError(ErrorCode.rateLimited, "too many frames waiting to be handled"));
+        return;
+      }
+      this.backlog.push(raw);
+      return;
+    }
+    this.run(raw);
+  }
+
+  private run(raw: string | Uint8Array): void {
+    const decoded = decode(raw);
+    if (decoded.kind === "error") {
+      if (!this.principal) return this.close(CloseCode.policyViolation, "authentication required");
+      return this.sendError(new ProtocolError(decoded.code, decoded.message, decoded.details), decoded.id);
+    }
+    if (!this.principal && decoded.kind !== "auth") return this.close(CloseCode.policyViolation, "authentication required");
+    let pending: Promise<void> | void;
+    try {
+      pending = this.dispatch(decoded);
+    } catch (error) {
+      return this.fail(error, decoded.id);
+    }
+    if (!pending) return;
+    this.busy = true;
+    pending
+      .catch((error) => this.fail(error, decoded.id))
+      .finally(() => {
+        this.busy = false;
+        while (!this.busy && !this.closed && this.backlog.length > 0) this.run(this.backlog.shift()!);
+      });
+  }
+
+  private fail(error: unknown, id: string | undefined): void {
+    const protocolError = toProtocolError(error);
+    if (protocolError.code === ErrorCode.internal) {
+      this.gateway.logger.error("frame handling failed", { connection_id: this.id, error });
+    }
+    this.sendError(protocolError, id);
+  }
+
+  private dispatch(command: ClientCommand): Promise<void> | void {
+    switch (command.kind) {
+      case "auth":
+        return this.onAuth(command.token, command.id);
+      case "subscribe":
+        return this.onSubscribe(command.channel, command.since, command.epoch, command.id);
+      case "unsubscribe":
+        this.gateway.unsubscribe(this, command.channel);
+        return this.send(unsubscribedFrame(command.channel, command.id));
+      case "ping":
+        return this.send(pongFrame(command.id));
+      case "publish":
+        return this.onPublish(command.channel, command.payload, command.id);
+      case "chat":
+        return this.gateway.handleChat(this, command.payload, command.id);
+    }
+  }
+
+  private async onAuth(token: string, id: string | undefined): Promise<void> {
+    const principal = await this.gateway.tokens.verify(token);
+    if (this.closed) return;
+    if (!principal) return this.close(CloseCode.policyViolation, "invalid token");
+    if (this.principal && principal.sub !== this.principal.sub) return this.close(CloseCode.policyViolation, "token names another user");
+    const refreshing = this.principal !== undefined;
+    this.authenticate(principal, id);
+    if (refreshing) await this.revokeForbiddenSubscriptions(principal);
+  }
+
+  private authenticate(principal: Principal, id: string | undefined): void {
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    this.principal = principal;
+    if (principal.exp !== undefined) this.scheduleExpiry(principal.exp);
+    this.send(connectedFrame(this.id, principal.sub, id));
+  }
+
+  private scheduleExpiry(exp: number): void {
+    // setTimeout holds at most ~24.8 days; a longer token is re-checked when the timer fires.
+    const delay = Math.min(exp * 1000 - Date.now(), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() >= exp * 1000) this.close(CloseCode.policyViolation, "token expired");
+      else this.scheduleExpiry(exp);
+    }, Math.max(0, delay));
+  }
+
+  private async revokeForbiddenSubscriptions(principal: Principal): Promise<void> {
+    for (const channel of [...this.channels]) {
+      if (await canSubscribe(principal, channel, this.gateway.threadOwner)) continue;
+      if (this.closed || !this.channels.has(channel)) continue;
+      this.gateway.unsubscribe(this, channel);
+      this.send(unsubscribedFrame(channel, undefined, "forbidden"));
+    }
+  }
+
+  private async onSubscribe(channel: string, since: number | undefined, epoch: string | undefined, id: string | undefined): Promise<void> {
+    const principal = this.principal!;
+    if (isReservedChannel(channel)) throw new ProtocolError(ErrorCode.forbidden, `channel ${channel} is reserved`);
+    const allowed = canSubscribeByClaims(principal, channel) || (await canSubscribe(principal, channel, this.gateway.threadOwner));
+    if (!allowed) throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
+    if (!this.channels.has(channel) && this.channels.size >= this.gateway.config.maxSubscriptions) {
+      throw new ProtocolError(ErrorCode.tooManySubscriptions, `at most ${this.gateway.config.maxSubscriptions} subscriptions per connection`);
+    }
+    await this.gateway.subscribe(this, channel, { since, epoch, id });
+  }
+
+  private onPublish(channel: string, payload: Record<string, unknown>, id: string | undefined): Promise<void> | void {
+    if (!canPublish(this.principal!, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
+    return this.gateway.publish(channel, JSON.stringify(payload), this.id).then((publication) => {
+      if (id !== undefined) this.send(publishedFrame(channel, publication.seq, id));
+    });
+  }
+}

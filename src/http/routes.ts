@@ -1,0 +1,53 @@
+// HTTP routes beside the socket: health, readiness, metrics and POST /publish.
+
+import { Elysia } from "elysia";
+import { canPublish } from "../auth/principal.ts";
+import type { TokenService } from "../auth/tokens.ts";
+import type { Broker } from "../broker/broker.ts";
+import type { Gateway } from "../gateway/gateway.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Registry } from "../observability/metrics.ts";
+import { ErrorCode, ProtocolError, PublishBody, validationFailures } from "../protocol/index.ts";
+import type { Storage } from "../storage/storage.ts";
+import { requirePrincipal } from "./auth.ts";
+import { httpError } from "./errors.ts";
+
+export interface RouteDeps {
+  tokens: TokenService;
+  gateway: Gateway;
+  broker: Broker;
+  storage: Storage;
+  registry: Registry;
+  logger: Logger;
+}
+
+export function systemRoutes({ tokens, gateway, broker, storage, registry, logger }: RouteDeps) {
+  return new Elysia({ name: "system-routes" })
+    .get("/healthz", () => ({ status: "ok" }))
+    .get("/readyz", async () => {
+      const problems: string[] = [];
+      await storage.ping().catch((error) => {
+        logger.warn("storage not ready", { error });
+        problems.push("storage");
+      });
+      const brokerReady = await broker.ready().catch(() => false);
+      if (!brokerReady) problems.push("broker");
+      if (problems.length > 0) {
+        return httpError(new ProtocolError(ErrorCode.unavailable, `not ready: ${problems.join(", ")} unreachable`));
+      }
+      return { status: "ready" };
+    })
+    .get(
+      "/metrics",
+      () => new Response(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
+    )
+    .post("/publish", async ({ request, body }) => {
+      const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+      const details = validationFailures(PublishBody, body);
+      if (details) throw new ProtocolError(ErrorCode.invalidMessage, "body must be {channel, payload} with a JSON object payload", details);
+      const { channel, payload } = body as PublishBody;
+      if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
+      const publication = await gateway.publish(channel, JSON.stringify(payload));
+      return { channel, seq: publication.seq };
+    });
+}

@@ -1,0 +1,8 @@
+// The wire protocol: schemas, codes and the encode/decode pair. Imports nothing of the server.
+
+export * from "./channels.ts";
+export * from "./codes.ts";
+export * from "./decode.ts";
+export * from "./encode.ts";
+export * from "./errors.ts";
+export * from "./schemas.ts";

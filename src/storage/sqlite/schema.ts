@@ -1,0 +1,43 @@
+// SQLite tables; src/storage/postgres/schema.ts will mirror these names column for column.
+
+import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const threads = sqliteTable(
+  "threads",
+  {
+    id: text("id").primaryKey(),
+    ownerId: text("owner_id").notNull(),
+    title: text("title").notNull().default(""),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [index("threads_owner_updated_idx").on(table.ownerId, table.updatedAt)],
+);
+
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: text("id").primaryKey(),
+    threadId: text("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
+    ownerId: text("owner_id").notNull(),
+    role: text("role", { enum: ["user", "assistant"] }).notNull(),
+    content: text("content").notNull().default(""),
+    status: text("status", {
+      enum: ["completed", "streaming", "awaiting_approval", "cancelled", "error", "interrupted"],
+    }).notNull(),
+    reasoning: text("reasoning"),
+    toolCalls: text("tool_calls", { mode: "json" }),
+    sources: text("sources", { mode: "json" }),
+    usage: text("usage", { mode: "json" }),
+    error: text("error", { mode: "json" }),
+    createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
+    updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [
+    index("messages_thread_created_idx").on(table.threadId, table.createdAt),
+    index("messages_owner_idx").on(table.ownerId),
+    index("messages_status_idx").on(table.status),
+  ],
+);

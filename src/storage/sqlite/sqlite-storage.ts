@@ -1,0 +1,132 @@
+// The embedded engine: bun:sqlite through drizzle, migrated at open from migrations embedded in the build.
+
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
+import { migrationMetas } from "../migrations.ts";
+import type { Message, MessagePatch, NewMessage, Storage, Thread } from "../storage.ts";
+import { embeddedMigrations } from "./migrations.gen.ts";
+import * as schema from "./schema.ts";
+
+export class SqliteStorage implements Storage {
+  readonly dialect = "sqlite" as const;
+  private readonly db: BunSQLiteDatabase<typeof schema>;
+
+  private constructor(private readonly sqlite: Database) {
+    this.db = drizzle({ client: sqlite, schema });
+  }
+
+  /** Open (creating if needed) and migrate the database file; `:memory:` works too. */
+  static open(path: string): SqliteStorage {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new Database(path, { create: true, strict: true });
+    sqlite.run("PRAGMA journal_mode = WAL");
+    sqlite.run("PRAGMA synchronous = NORMAL");
+    sqlite.run("PRAGMA foreign_keys = ON");
+    sqlite.run("PRAGMA busy_timeout = 5000");
+    const storage = new SqliteStorage(sqlite);
+    storage.migrate();
+    return storage;
+  }
+
+  /** Applies every embedded migration not yet recorded in the database. */
+  migrate(): void {
+    const dialect = (this.db as unknown as { dialect: { migrate(m: unknown, s: unknown, c: unknown): void } }).dialect;
+    const session = (this.db as unknown as { session: unknown }).session;
+    dialect.migrate(migrationMetas(embeddedMigrations), session, { migrationsFolder: "(embedded)" });
+  }
+
+  async threadOwner(threadId: string): Promise<string | undefined> {
+    const row = this.db.select({ ownerId: schema.threads.ownerId }).from(schema.threads).where(eq(schema.threads.id, threadId)).get();
+    return row?.ownerId;
+  }
+
+  async createThread(input: { id?: string; ownerId: string; title?: string }): Promise<Thread> {
+    const now = new Date();
+    const thread: Thread = { id: input.id ?? crypto.randomUUID(), ownerId: input.ownerId, title: input.title ?? "", createdAt: now, updatedAt: now };
+    this.db.insert(schema.threads).values(thread).run();
+    return thread;
+  }
+
+  async getThread(threadId: string): Promise<Thread | undefined> {
+    return this.db.select().from(schema.threads).where(eq(schema.threads.id, threadId)).get();
+  }
+
+  async listThreads(ownerId: string, limit = 200): Promise<Thread[]> {
+    return this.db
+      .select()
+      .from(schema.threads)
+      .where(eq(schema.threads.ownerId, ownerId))
+      .orderBy(desc(schema.threads.updatedAt), desc(schema.threads.createdAt))
+      .limit(limit)
+      .all();
+  }
+
+  async updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void> {
+    const values: Partial<Thread> = { updatedAt: new Date() };
+    if (patch.title !== undefined) values.title = patch.title;
+    this.db.update(schema.threads).set(values).where(eq(schema.threads.id, threadId)).run();
+  }
+
+  async deleteThread(threadId: string): Promise<boolean> {
+    const deleted = this.db.delete(schema.threads).where(eq(schema.threads.id, threadId)).returning({ id: schema.threads.id }).all();
+    return deleted.length > 0;
+  }
+
+  async insertMessage(message: NewMessage): Promise<Message> {
+    const now = message.createdAt ?? new Date();
+    const row: Message = {
+      reasoning: null,
+      toolCalls: null,
+      sources: null,
+      usage: null,
+      error: null,
+      ...message,
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.db.insert(schema.messages).values(row).run();
+    return row;
+  }
+
+  async updateMessage(messageId: string, patch: MessagePatch): Promise<void> {
+    this.db
+      .update(schema.messages)
+      .set({ ...patch, updatedAt: new Date() })
+      .where(eq(schema.messages.id, messageId))
+      .run();
+  }
+
+  async getMessage(messageId: string): Promise<Message | undefined> {
+    return this.db.select().from(schema.messages).where(eq(schema.messages.id, messageId)).get();
+  }
+
+  async listMessages(threadId: string): Promise<Message[]> {
+    return this.db
+      .select()
+      .from(schema.messages)
+      .where(eq(schema.messages.threadId, threadId))
+      .orderBy(asc(schema.messages.createdAt), asc(sql`rowid`))
+      .all();
+  }
+
+  async interruptUnfinished(): Promise<number> {
+    const interrupted = this.db
+      .update(schema.messages)
+      .set({ status: "interrupted", updatedAt: new Date() })
+      .where(inArray(schema.messages.status, ["streaming", "awaiting_approval"]))
+      .returning({ id: schema.messages.id })
+      .all();
+    return interrupted.length;
+  }
+
+  async ping(): Promise<void> {
+    this.sqlite.query("SELECT 1").get();
+  }
+
+  async close(): Promise<void> {
+    this.sqlite.close(false);
+  }
+}

@@ -1,0 +1,55 @@
+// The repository interface over threads and messages; one implementation per SQL dialect.
+
+export type MessageRole = "user" | "assistant";
+export type MessageStatus = "completed" | "streaming" | "awaiting_approval" | "cancelled" | "error" | "interrupted";
+
+export interface Thread {
+  id: string;
+  ownerId: string;
+  title: string;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface Message {
+  id: string;
+  threadId: string;
+  ownerId: string;
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  reasoning: string | null;
+  toolCalls: unknown;
+  sources: unknown;
+  usage: unknown;
+  error: unknown;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export type NewMessage = Pick<Message, "id" | "threadId" | "ownerId" | "role" | "content" | "status"> &
+  Partial<Pick<Message, "reasoning" | "toolCalls" | "sources" | "usage" | "error" | "createdAt">>;
+
+export type MessagePatch = Partial<Pick<Message, "content" | "status" | "reasoning" | "toolCalls" | "sources" | "usage" | "error">>;
+
+export interface Storage {
+  readonly dialect: "sqlite" | "postgres";
+  /** The owner of a thread, or undefined when there is no such thread. */
+  threadOwner(threadId: string): Promise<string | undefined>;
+  createThread(input: { id?: string; ownerId: string; title?: string }): Promise<Thread>;
+  getThread(threadId: string): Promise<Thread | undefined>;
+  /** The owner's threads, most recently updated first. */
+  listThreads(ownerId: string, limit?: number): Promise<Thread[]>;
+  updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void>;
+  deleteThread(threadId: string): Promise<boolean>;
+  insertMessage(message: NewMessage): Promise<Message>;
+  updateMessage(messageId: string, patch: MessagePatch): Promise<void>;
+  getMessage(messageId: string): Promise<Message | undefined>;
+  /** A thread's messages, oldest first. */
+  listMessages(threadId: string): Promise<Message[]>;
+  /** Marks messages left `streaming` or `awaiting_approval` as `interrupted`; returns how many. */
+  interruptUnfinished(): Promise<number>;
+  /** Throws when the database cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
