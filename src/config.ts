@@ -12,7 +12,7 @@ const settings = {
   host: { env: "HOST", schema: Type.String({ minLength: 1 }), default: "0.0.0.0" },
   jwtSecret: { env: "JWT_SECRET", schema: Type.Optional(Type.String({ minLength: 16 })), default: undefined },
   dataDir: { env: "DATA_DIR", schema: Type.String({ minLength: 1 }), default: "./data" },
-  databaseUrl: { env: "DATABASE_URL", schema: Type.Optional(Type.String({ minLength: 1 })), default: undefined },
+  databaseUrl: { env: "DATABASE_URL", schema: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })), default: undefined },
   redisUrl: { env: "REDIS_URL", schema: Type.Optional(Type.String({ pattern: "^rediss?://" })), default: undefined },
   openaiBaseUrl: { env: "OPENAI_BASE_URL", schema: Type.Optional(Type.String({ pattern: "^https?://" })), default: undefined },
   openaiApiKey: { env: "OPENAI_API_KEY", schema: Type.Optional(Type.String()), default: undefined },
@@ -86,9 +86,6 @@ export function parseConfig(env: Record<string, string | undefined>, flags: Reco
   }
   const parsed = config as Config;
   if (problems.length === 0) {
-    if (parsed.databaseUrl && !/^postgres(ql)?:\/\//.test(parsed.databaseUrl)) {
-      problems.push(`DATABASE_URL: expected a postgres:// URL (leave it unset for the embedded SQLite database)`);
-    }
     if (parsed.idleTimeoutS <= parsed.pingIntervalS) {
       problems.push(`IDLE_TIMEOUT_S (${parsed.idleTimeoutS}) must be longer than PING_INTERVAL_S (${parsed.pingIntervalS})`);
     }

@@ -1,0 +1,45 @@
+// The in-memory engine's bounds: history size, byte budget and idle expiry, each visible as recovery refused.
+
+import { expect, test } from "bun:test";
+import { MemoryBroker } from "../../src/broker/memory-broker.ts";
+
+const make = (options: Partial<ConstructorParameters<typeof MemoryBroker>[0]> = {}) =>
+  new MemoryBroker({ historySize: 3, historyTtlS: 60, historyMaxBytes: 1_000_000, ...options });
+
+test("seq is gapless per channel and history keeps the last HISTORY_SIZE", async () => {
+  const broker = make();
+  const seen: number[] = [];
+  broker.onPublication((publication) => seen.push(publication.seq));
+  for (let i = 0; i < 5; i++) await broker.publish("a", `{"i":${i}}`);
+  await broker.publish("b", "{}");
+  expect(seen).toEqual([1, 2, 3, 4, 5, 1]);
+  const { epoch } = await broker.state("a");
+  expect((await broker.recover("a", 2, epoch)).publications?.map((p) => p.seq)).toEqual([3, 4, 5]);
+  expect((await broker.recover("a", 1, epoch)).publications).toBeUndefined();
+  await broker.close();
+});
+
+test("the byte budget drops the least recently published histories first", async () => {
+  const broker = make({ historySize: 100, historyMaxBytes: 100 });
+  await broker.publish("old", "x".repeat(60));
+  await broker.publish("new", "y".repeat(60));
+  const old = await broker.state("old");
+  const fresh = await broker.state("new");
+  expect((await broker.recover("old", 0, old.epoch)).publications).toBeUndefined();
+  expect((await broker.recover("new", 0, fresh.epoch)).publications).toHaveLength(1);
+  expect(old.seq).toBe(1); // seq survives the trim
+  await broker.close();
+});
+
+test("idle channels nobody listens to are forgotten, and come back with a new epoch", async () => {
+  const broker = make({ historyTtlS: 1 });
+  await broker.publish("idle", "{}");
+  await broker.listen("kept");
+  const before = await broker.state("idle");
+  broker.sweep(Date.now() + 5000);
+  expect(broker.channelCount).toBe(1);
+  const after = await broker.state("idle");
+  expect(after.seq).toBe(0);
+  expect(after.epoch).not.toBe(before.epoch);
+  await broker.close();
+});

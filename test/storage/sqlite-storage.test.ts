@@ -1,0 +1,70 @@
+// The SQLite repository: fresh migration from embedded files, threads, messages, interrupted runs.
+
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { renderMigrationsModule } from "../../scripts/embed-migrations.ts";
+import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
+
+let dir: string;
+let storage: SqliteStorage;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "agentwire-db-"));
+  storage = SqliteStorage.open(join(dir, "nested", "agentwire.db"));
+});
+afterEach(async () => {
+  await storage.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("the embedded migrations are exactly the drizzle/sqlite folder (run `bun run db:generate` after a schema change)", () => {
+  expect(readFileSync("src/storage/sqlite/migrations.gen.ts", "utf8")).toBe(renderMigrationsModule("sqlite"));
+});
+
+test("opening twice does not re-apply migrations", async () => {
+  await storage.createThread({ ownerId: "a", title: "kept" });
+  await storage.close();
+  storage = SqliteStorage.open(join(dir, "nested", "agentwire.db"));
+  expect((await storage.listThreads("a")).map((t) => t.title)).toEqual(["kept"]);
+});
+
+describe("threads", () => {
+  test("create, read, owner lookup, list newest first, delete with messages", async () => {
+    const first = await storage.createThread({ ownerId: "alice", title: "first" });
+    await Bun.sleep(2);
+    const second = await storage.createThread({ ownerId: "alice", title: "second" });
+    await storage.createThread({ ownerId: "bob" });
+    expect(await storage.threadOwner(first.id)).toBe("alice");
+    expect(await storage.threadOwner("missing")).toBeUndefined();
+    expect((await storage.listThreads("alice")).map((t) => t.id)).toEqual([second.id, first.id]);
+    await storage.insertMessage({ id: "m1", threadId: first.id, ownerId: "alice", role: "user", content: "hi", status: "completed" });
+    expect(await storage.deleteThread(first.id)).toBe(true);
+    expect(await storage.getMessage("m1")).toBeUndefined();
+    expect(await storage.deleteThread(first.id)).toBe(false);
+  });
+});
+
+describe("messages", () => {
+  test("insert, update with JSON columns, list in order", async () => {
+    const thread = await storage.createThread({ ownerId: "alice" });
+    await storage.insertMessage({ id: "u1", threadId: thread.id, ownerId: "alice", role: "user", content: "q", status: "completed" });
+    await storage.insertMessage({ id: "a1", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+    await storage.updateMessage("a1", { content: "answer", status: "completed", usage: { prompt_tokens: 3, completion_tokens: 5 }, toolCalls: [{ call_id: "c" }] });
+    const listed = await storage.listMessages(thread.id);
+    expect(listed.map((m) => m.id)).toEqual(["u1", "a1"]);
+    expect(listed[1]).toMatchObject({ content: "answer", status: "completed", usage: { prompt_tokens: 3, completion_tokens: 5 }, toolCalls: [{ call_id: "c" }] });
+  });
+
+  test("unfinished messages become interrupted with their partial text", async () => {
+    const thread = await storage.createThread({ ownerId: "alice" });
+    await storage.insertMessage({ id: "s", threadId: thread.id, ownerId: "alice", role: "assistant", content: "partial", status: "streaming" });
+    await storage.insertMessage({ id: "w", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "awaiting_approval" });
+    await storage.insertMessage({ id: "d", threadId: thread.id, ownerId: "alice", role: "assistant", content: "done", status: "completed" });
+    expect(await storage.interruptUnfinished()).toBe(2);
+    const byId = Object.fromEntries((await storage.listMessages(thread.id)).map((m) => [m.id, m]));
+    expect(byId.s).toMatchObject({ status: "interrupted", content: "partial" });
+    expect(byId.w!.status).toBe("interrupted");
+    expect(byId.d!.status).toBe("completed");
+  });
+});
