@@ -20,8 +20,8 @@ export async function spawnServer(cmd: string[], options: { cwd: string; env: Re
     stderr: "pipe",
   });
   const lines: Record<string, unknown>[] = [];
-  let resolvePort: (port: number) => void;
-  let rejectPort: (error: Error) => void;
+  let resolvePort: (port: number) => void = () => {};
+  let rejectPort: (error: Error) => void = () => {};
   const portKnown = new Promise<number>((resolve, reject) => {
     resolvePort = resolve;
     rejectPort = reject;

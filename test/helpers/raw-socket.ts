@@ -15,7 +15,7 @@ export class RawSocket {
   private listeners: (() => void)[] = [];
 
   private constructor(readonly socket: Socket) {
-    socket.on("data", (chunk) => this.onData(chunk));
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("close", () => {
       this.ended = true;
       this.notify();
