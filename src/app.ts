@@ -58,7 +58,12 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
   const broker =
     parts.broker ??
-    new MemoryBroker({ historySize: config.historySize, historyTtlS: config.historyTtlS, historyMaxBytes: config.historyMaxBytes });
+    new MemoryBroker({
+      historySize: config.historySize,
+      historyTtlS: config.historyTtlS,
+      historyMaxBytes: config.historyMaxBytes,
+      historyMaxChannels: config.historyMaxChannels,
+    });
 
   const registry = new Registry();
   const metrics = createGatewayMetrics(registry);

@@ -27,6 +27,7 @@ const settings = {
   historySize: { env: "HISTORY_SIZE", schema: Int(0, 1_000_000), default: 1000 },
   historyTtlS: { env: "HISTORY_TTL_S", schema: Seconds(1), default: 86_400 },
   historyMaxBytes: { env: "HISTORY_MAX_BYTES", schema: Int(0), default: 256 * 1024 * 1024 },
+  historyMaxChannels: { env: "HISTORY_MAX_CHANNELS", schema: Int(1), default: 100_000 },
   maxFrameBytes: { env: "MAX_FRAME_BYTES", schema: Int(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
   rateLimitPerS: { env: "RATE_LIMIT_PER_S", schema: Type.Number({ exclusiveMinimum: 0 }), default: 1000 },
   rateLimitBurst: { env: "RATE_LIMIT_BURST", schema: Int(1), default: 2000 },

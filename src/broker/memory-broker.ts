@@ -9,6 +9,8 @@ export interface MemoryBrokerOptions {
   historyTtlS: number;
   /** Budget for all histories together; the least recently published channels lose history first. */
   historyMaxBytes: number;
+  /** Most channels remembered; past it the least recently published unlistened ones are forgotten. */
+  historyMaxChannels: number;
 }
 
 interface ChannelRecord {
@@ -110,8 +112,19 @@ export class MemoryBroker implements Broker {
     if (!record) {
       record = { seq: 0, epoch: newEpoch(), history: new History(this.options.historySize), lastActivity: Date.now(), listened: false };
       this.channels.set(channel, record);
+      if (this.channels.size > this.options.historyMaxChannels) this.forgetOldest(record);
     }
     return record;
+  }
+
+  // Forgetting a channel drops its epoch too, so a client resuming there is told `recovered: false`.
+  private forgetOldest(keep: ChannelRecord): void {
+    for (const [channel, record] of this.channels) {
+      if (this.channels.size <= this.options.historyMaxChannels) return;
+      if (record.listened || record === keep) continue;
+      this.totalBytes -= record.history.bytes;
+      this.channels.delete(channel);
+    }
   }
 
   // Drop whole histories, least recently published first, until back under budget. Seq and epoch stay,

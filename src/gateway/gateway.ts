@@ -183,6 +183,7 @@ export class Gateway {
     if (!this.sessions.delete(session.id)) return;
     for (const channel of [...session.channels]) this.unsubscribe(session, channel);
     this.metrics.connections.set(this.sessions.size);
+    this.logger.debug("connection closed", { connection_id: session.id, user_id: session.principal?.sub });
   }
 
   async handleChat(session: Session, payload: ChatPayload, id: string | undefined): Promise<void> {

@@ -174,6 +174,7 @@ export class Session {
     clearTimeout(this.authTimer);
     clearTimeout(this.expiryTimer);
     this.principal = principal;
+    this.gateway.logger.debug("connection authenticated", { connection_id: this.id, user_id: principal.sub });
     if (principal.exp !== undefined) this.scheduleExpiry(principal.exp);
     this.send(connectedFrame(this.id, principal.sub, id));
   }

@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
 
 const make = (options: Partial<ConstructorParameters<typeof MemoryBroker>[0]> = {}) =>
-  new MemoryBroker({ historySize: 3, historyTtlS: 60, historyMaxBytes: 1_000_000, ...options });
+  new MemoryBroker({ historySize: 3, historyTtlS: 60, historyMaxBytes: 1_000_000, historyMaxChannels: 1000, ...options });
 
 test("seq is gapless per channel and history keeps the last HISTORY_SIZE", async () => {
   const broker = make();
@@ -41,5 +41,21 @@ test("idle channels nobody listens to are forgotten, and come back with a new ep
   const after = await broker.state("idle");
   expect(after.seq).toBe(0);
   expect(after.epoch).not.toBe(before.epoch);
+  await broker.close();
+});
+
+test("past HISTORY_MAX_CHANNELS the least recently published unlistened channels are forgotten", async () => {
+  const broker = make({ historyMaxChannels: 3 });
+  await broker.listen("watched");
+  await broker.publish("watched", "{}");
+  const first = await broker.state("a");
+  await broker.publish("a", "{}");
+  await broker.publish("b", "{}");
+  await broker.publish("c", "{}");
+  expect(broker.channelCount).toBe(3);
+  expect((await broker.state("watched")).seq).toBe(1);
+  const again = await broker.state("a");
+  expect(again.epoch).not.toBe(first.epoch);
+  expect(again.seq).toBe(0);
   await broker.close();
 });

@@ -5,7 +5,7 @@ import type { Broker } from "../../src/broker/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
 
 export function laggyBroker(historySize: number, maxDelayMs = 4): Broker {
-  const inner = new MemoryBroker({ historySize, historyTtlS: 3600, historyMaxBytes: 64 * 1024 * 1024 });
+  const inner = new MemoryBroker({ historySize, historyTtlS: 3600, historyMaxBytes: 64 * 1024 * 1024, historyMaxChannels: 10_000 });
   const lag = () => Bun.sleep(Math.random() * maxDelayMs);
   return {
     publish: (channel, payload, origin) => inner.publish(channel, payload, origin),
