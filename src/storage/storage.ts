@@ -7,6 +7,9 @@ export interface Thread {
   id: string;
   ownerId: string;
   title: string;
+  /** The last event of the thread channel (seq within `eventEpoch`) that the stored messages reflect. */
+  eventSeq: number | null;
+  eventEpoch: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -32,6 +35,24 @@ export type NewMessage = Pick<Message, "id" | "threadId" | "ownerId" | "role" | 
 
 export type MessagePatch = Partial<Pick<Message, "content" | "status" | "reasoning" | "toolCalls" | "sources" | "usage" | "error">>;
 
+export interface SearchHit {
+  messageId: string;
+  threadId: string;
+  threadTitle: string;
+  role: MessageRole;
+  snippet: string;
+  createdAt: Date;
+}
+
+/** A run's progress written together with the thread-channel event it reflects. */
+export interface Checkpoint {
+  messageId: string;
+  patch: MessagePatch;
+  threadId: string;
+  eventSeq: number;
+  eventEpoch: string;
+}
+
 export interface Storage {
   readonly dialect: "sqlite" | "postgres";
   /** The owner of a thread, or undefined when there is no such thread. */
@@ -47,6 +68,10 @@ export interface Storage {
   getMessage(messageId: string): Promise<Message | undefined>;
   /** A thread's messages, oldest first. */
   listMessages(threadId: string): Promise<Message[]>;
+  /** Saves a message's progress and the thread's reflected event in one transaction. */
+  checkpoint(checkpoint: Checkpoint): Promise<void>;
+  /** Full-text search over the owner's messages, best matches first. */
+  searchMessages(ownerId: string, query: string, limit: number): Promise<SearchHit[]>;
   /** Marks messages left `streaming` or `awaiting_approval` as `interrupted`; returns how many. */
   interruptUnfinished(): Promise<number>;
   /** Throws when the database cannot be reached. */

@@ -68,3 +68,31 @@ describe("messages", () => {
     expect(byId.d!.status).toBe("completed");
   });
 });
+
+describe("search and checkpoints", () => {
+  test("full-text search finds the owner's messages only, follows content updates and deletes", async () => {
+    const mine = await storage.createThread({ ownerId: "alice", title: "Trip planning" });
+    const theirs = await storage.createThread({ ownerId: "bob", title: "Bob's" });
+    await storage.insertMessage({ id: "m1", threadId: mine.id, ownerId: "alice", role: "user", content: "Book a train to Zürich", status: "completed" });
+    await storage.insertMessage({ id: "m2", threadId: mine.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+    await storage.insertMessage({ id: "b1", threadId: theirs.id, ownerId: "bob", role: "user", content: "train times", status: "completed" });
+    await storage.updateMessage("m2", { content: "The night train leaves at 22:10" });
+    const hits = await storage.searchMessages("alice", "train", 10);
+    expect(hits.map((hit) => hit.messageId).sort()).toEqual(["m1", "m2"]);
+    expect(hits[0]!.threadTitle).toBe("Trip planning");
+    expect((await storage.searchMessages("alice", "zurich", 10)).map((hit) => hit.messageId)).toEqual(["m1"]);
+    expect(await storage.searchMessages("alice", '" OR * NEAR(', 10)).toEqual([]);
+    expect(await storage.searchMessages("alice", "", 10)).toEqual([]);
+    await storage.deleteThread(mine.id);
+    expect(await storage.searchMessages("alice", "train", 10)).toEqual([]);
+  });
+
+  test("a checkpoint saves message progress and the thread's reflected event together", async () => {
+    const thread = await storage.createThread({ ownerId: "alice" });
+    expect(thread.eventSeq).toBeNull();
+    await storage.insertMessage({ id: "a", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+    await storage.checkpoint({ messageId: "a", patch: { content: "partial" }, threadId: thread.id, eventSeq: 7, eventEpoch: "e1" });
+    expect((await storage.getMessage("a"))!.content).toBe("partial");
+    expect(await storage.getThread(thread.id)).toMatchObject({ eventSeq: 7, eventEpoch: "e1" });
+  });
+});

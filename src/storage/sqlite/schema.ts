@@ -8,6 +8,9 @@ export const threads = sqliteTable(
     id: text("id").primaryKey(),
     ownerId: text("owner_id").notNull(),
     title: text("title").notNull().default(""),
+    // The thread channel's last event (seq within epoch) that the stored messages reflect.
+    eventSeq: integer("event_seq"),
+    eventEpoch: text("event_epoch"),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },

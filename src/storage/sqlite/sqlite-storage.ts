@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import { asc, desc, eq, inArray, sql } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrationMetas } from "../migrations.ts";
-import type { Message, MessagePatch, NewMessage, Storage, Thread } from "../storage.ts";
+import type { Checkpoint, Message, MessagePatch, NewMessage, SearchHit, Storage, Thread } from "../storage.ts";
 import { embeddedMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
@@ -45,7 +45,15 @@ export class SqliteStorage implements Storage {
 
   async createThread(input: { id?: string; ownerId: string; title?: string }): Promise<Thread> {
     const now = new Date();
-    const thread: Thread = { id: input.id ?? crypto.randomUUID(), ownerId: input.ownerId, title: input.title ?? "", createdAt: now, updatedAt: now };
+    const thread: Thread = {
+      id: input.id ?? crypto.randomUUID(),
+      ownerId: input.ownerId,
+      title: input.title ?? "",
+      eventSeq: null,
+      eventEpoch: null,
+      createdAt: now,
+      updatedAt: now,
+    };
     this.db.insert(schema.threads).values(thread).run();
     return thread;
   }
@@ -112,6 +120,39 @@ export class SqliteStorage implements Storage {
       .all();
   }
 
+  async checkpoint({ messageId, patch, threadId, eventSeq, eventEpoch }: Checkpoint): Promise<void> {
+    const now = new Date();
+    this.db.transaction((tx) => {
+      tx.update(schema.messages).set({ ...patch, updatedAt: now }).where(eq(schema.messages.id, messageId)).run();
+      tx.update(schema.threads).set({ eventSeq, eventEpoch, updatedAt: now }).where(eq(schema.threads.id, threadId)).run();
+    });
+  }
+
+  async searchMessages(ownerId: string, query: string, limit: number): Promise<SearchHit[]> {
+    const match = ftsQuery(query);
+    if (!match) return [];
+    const rows = this.sqlite
+      .query<{ id: string; thread_id: string; title: string; role: "user" | "assistant"; snippet: string; created_at: number }, [string, string, number]>(
+        `SELECT m.id, m.thread_id, t.title, m.role, m.created_at,
+                snippet(messages_fts, 0, '', '', '…', 16) AS snippet
+           FROM messages_fts
+           JOIN messages m ON m.rowid = messages_fts.rowid
+           JOIN threads t ON t.id = m.thread_id
+          WHERE messages_fts MATCH ? AND m.owner_id = ?
+          ORDER BY rank
+          LIMIT ?`,
+      )
+      .all(match, ownerId, limit);
+    return rows.map((row) => ({
+      messageId: row.id,
+      threadId: row.thread_id,
+      threadTitle: row.title,
+      role: row.role,
+      snippet: row.snippet,
+      createdAt: new Date(row.created_at),
+    }));
+  }
+
   async interruptUnfinished(): Promise<number> {
     const interrupted = this.db
       .update(schema.messages)
@@ -129,4 +170,11 @@ export class SqliteStorage implements Storage {
   async close(): Promise<void> {
     this.sqlite.close(false);
   }
+}
+
+/** Words of a free-text query as an FTS5 expression: each quoted (no operator injection), all required. */
+function ftsQuery(query: string): string | undefined {
+  const words = query.match(/[\p{L}\p{N}_]+/gu);
+  if (!words) return undefined;
+  return words.slice(0, 16).map((word) => `"${word}"`).join(" ");
 }
