@@ -11,6 +11,8 @@ export interface ChannelState {
 export interface Publication {
   channel: string;
   seq: number;
+  /** The channel's epoch the seq belongs to. */
+  epoch: string;
   /** The payload serialised once, as JSON text. */
   payload: string;
   /** The connection that published it, so it is not echoed back; absent for server-side publications. */

@@ -42,7 +42,7 @@ export class MemoryBroker implements Broker {
     const record = this.record(channel);
     this.channels.delete(channel);
     this.channels.set(channel, record);
-    const publication: Publication = { channel, seq: ++record.seq, payload, origin };
+    const publication: Publication = { channel, seq: ++record.seq, epoch: record.epoch, payload, origin };
     const before = record.history.bytes;
     record.history.push(publication);
     this.totalBytes += record.history.bytes - before;

@@ -68,6 +68,8 @@ export interface Storage {
   getMessage(messageId: string): Promise<Message | undefined>;
   /** A thread's messages, oldest first. */
   listMessages(threadId: string): Promise<Message[]>;
+  /** The thread and its messages read in one transaction, so `eventSeq` matches the messages. */
+  threadSnapshot(threadId: string): Promise<{ thread: Thread; messages: Message[] } | undefined>;
   /** Saves a message's progress and the thread's reflected event in one transaction. */
   checkpoint(checkpoint: Checkpoint): Promise<void>;
   /** Full-text search over the owner's messages, best matches first. */

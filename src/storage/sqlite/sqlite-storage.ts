@@ -153,6 +153,20 @@ export class SqliteStorage implements Storage {
     }));
   }
 
+  async threadSnapshot(threadId: string): Promise<{ thread: Thread; messages: Message[] } | undefined> {
+    return this.db.transaction((tx) => {
+      const thread = tx.select().from(schema.threads).where(eq(schema.threads.id, threadId)).get();
+      if (!thread) return undefined;
+      const messages = tx
+        .select()
+        .from(schema.messages)
+        .where(eq(schema.messages.threadId, threadId))
+        .orderBy(asc(schema.messages.createdAt), asc(sql`rowid`))
+        .all();
+      return { thread, messages };
+    });
+  }
+
   async interruptUnfinished(): Promise<number> {
     const interrupted = this.db
       .update(schema.messages)

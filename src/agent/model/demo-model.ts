@@ -1,0 +1,86 @@
+// The built-in demo model used when no provider is configured: it streams a labelled answer and
+// calls the built-in tools, so `bun start` shows a whole run without any account.
+
+import type { ModelClient, ModelEvent, ModelMessage, ModelRequest, ModelToolCall } from "./model-client.ts";
+
+const EXPRESSION = /[-+(]*\d[\d.\s]*(?:[-+*/^()]\s*[-+(]*\s*\d[\d.\s]*\)*\s*)+/;
+
+function lastUserText(messages: ModelMessage[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!;
+    if (message.role === "user") return message.content;
+  }
+  return "";
+}
+
+/** Picks a tool call for the user's text, when one of the offered tools fits. */
+function planToolCall(text: string, offered: Set<string>): ModelToolCall | undefined {
+  const call = (name: string, args: Record<string, unknown>): ModelToolCall => ({
+    id: `demo_${crypto.randomUUID().slice(0, 8)}`,
+    type: "function",
+    function: { name, arguments: JSON.stringify(args) },
+  });
+  const expression = EXPRESSION.exec(text)?.[0].trim();
+  if (expression && offered.has("calculator")) return call("calculator", { expression });
+  if (/\b(time|date|today|clock)\b/i.test(text) && offered.has("current_time")) return call("current_time", {});
+  const search = /\b(?:search|find|remember|recall)\b\s*(?:for|about)?\s*(.+)/i.exec(text);
+  if (search && offered.has("search_history")) return call("search_history", { query: search[1]!.replace(/[?.!]+$/, "") });
+  return undefined;
+}
+
+function answerFor(messages: ModelMessage[]): string {
+  const last = messages[messages.length - 1];
+  if (last?.role === "tool") {
+    const call = messages
+      .flatMap((message) => (message.role === "assistant" ? (message.tool_calls ?? []) : []))
+      .find((candidate) => candidate.id === last.tool_call_id);
+    return `[demo model] The ${call?.function.name ?? "tool"} tool answered: ${last.content}`;
+  }
+  return (
+    "[demo model] Hello! I am agentwire's built-in demo model, so this answer is scripted. " +
+    "Set OPENAI_API_KEY (and OPENAI_BASE_URL and AGENT_MODEL for Groq, DeepSeek, Ollama or vLLM) to talk to a real model. " +
+    'Meanwhile, try "what is 12 * (3 + 4)?" or "what time is it?" to watch a tool call stream by.'
+  );
+}
+
+export function createDemoModel(options: { delayMs?: number } = {}): ModelClient {
+  const delayMs = options.delayMs ?? 15;
+  return {
+    name: "demo",
+    async *stream(request: ModelRequest, signal: AbortSignal): AsyncGenerator<ModelEvent> {
+      const pause = () => (delayMs > 0 ? Bun.sleep(delayMs) : Promise.resolve());
+      const offered = new Set(request.tools.map((tool) => tool.name));
+      const last = request.messages[request.messages.length - 1];
+      const toolCall = last?.role === "user" ? planToolCall(last.content, offered) : undefined;
+      const userText = lastUserText(request.messages);
+      const thought = toolCall
+        ? `The user asked "${userText.slice(0, 80)}". The ${toolCall.function.name} tool can answer that.`
+        : last?.role === "tool"
+          ? "The tool answered; I will pass its result on."
+          : "No tool fits; I will explain how to configure a real model.";
+      for (const word of thought.split(/(?<= )/)) {
+        if (signal.aborted) return;
+        yield { type: "reasoning", delta: word };
+        await pause();
+      }
+      let completion = thought.length;
+      if (!toolCall) {
+        const answer = answerFor(request.messages);
+        for (const word of answer.split(/(?<= )/)) {
+          if (signal.aborted) return;
+          yield { type: "text", delta: word };
+          await pause();
+        }
+        completion += answer.length;
+      }
+      if (signal.aborted) return;
+      const prompt = request.messages.reduce((total, message) => total + (message.content?.length ?? 0), 0);
+      yield {
+        type: "end",
+        toolCalls: toolCall ? [toolCall] : [],
+        usage: { prompt_tokens: Math.ceil(prompt / 4), completion_tokens: Math.ceil(completion / 4) },
+        finishReason: toolCall ? "tool_calls" : "stop",
+      };
+    },
+  };
+}

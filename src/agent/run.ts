@@ -1,0 +1,178 @@
+// One agent run as an async sequence of steps: model turns, tool calls and approvals, ending in
+// exactly one final step. Cancelled through the one AbortSignal that reaches the model and every tool.
+
+import type { SourceView, ToolCallView, UsageView } from "../protocol/index.ts";
+import type { Storage } from "../storage/storage.ts";
+import { ModelError, type ModelClient, type ModelMessage, type ModelTool, type ModelUsage } from "./model/model-client.ts";
+import type { Tool } from "./tools/tool.ts";
+
+export type ToolStatus = "processing" | "awaiting_approval" | "rejected" | "done" | "failed";
+
+export type FinalStep =
+  | { type: "final"; outcome: "completed"; text: string; usage: UsageView | undefined }
+  | { type: "final"; outcome: "cancelled"; text: string; usage: UsageView | undefined }
+  | { type: "final"; outcome: "error"; text: string; usage: UsageView | undefined; message: string; details: Record<string, unknown> };
+
+export type RunStep =
+  | { type: "started" }
+  | { type: "responding" }
+  | { type: "reasoning"; delta: string }
+  | { type: "response"; delta: string }
+  | { type: "tool"; status: ToolStatus; tool: ToolCallView }
+  | { type: "sources"; sources: SourceView[] }
+  | FinalStep;
+
+/** The tools a run may call; ToolRegistry implements it. */
+export interface ToolSet {
+  get(name: string): Tool | undefined;
+  modelTools(): ModelTool[];
+  parseArguments(name: string, raw: string): { ok: true; args: unknown } | { ok: false; error: string; parsed: unknown };
+}
+
+export interface ApprovalDecision {
+  approved: boolean;
+  reason?: string;
+}
+
+export interface RunInput {
+  threadId: string;
+  userId: string;
+  messages: ModelMessage[];
+  useReasoning: boolean;
+}
+
+export interface RunDeps {
+  model: ModelClient;
+  tools: ToolSet;
+  storage: Storage;
+  requiresApproval(toolName: string): boolean;
+  /** Resolves when the owner approves or rejects the call, or the approval times out (rejected). */
+  awaitApproval(callId: string, signal: AbortSignal): Promise<ApprovalDecision>;
+  maxToolRounds: number;
+  /** Says why the signal aborted when it was not a user's stop: a time limit or a shutdown. */
+  abortMessage(signal: AbortSignal): { message: string; details: Record<string, unknown> } | undefined;
+  onUnexpectedError(error: unknown): void;
+}
+
+function addUsage(total: UsageView | undefined, usage: ModelUsage | undefined): UsageView | undefined {
+  if (!usage) return total;
+  return {
+    prompt_tokens: (total?.prompt_tokens ?? 0) + usage.prompt_tokens,
+    completion_tokens: (total?.completion_tokens ?? 0) + usage.completion_tokens,
+  };
+}
+
+export async function* runAgent(input: RunInput, deps: RunDeps, signal: AbortSignal): AsyncGenerator<RunStep, void, undefined> {
+  const messages = [...input.messages];
+  const modelTools = deps.tools.modelTools();
+  let text = "";
+  let usage: UsageView | undefined;
+  let responding = false;
+
+  const ended = (): FinalStep => {
+    const reason = deps.abortMessage(signal);
+    if (reason) return { type: "final", outcome: "error", text, usage, ...reason };
+    return { type: "final", outcome: "cancelled", text, usage };
+  };
+
+  yield { type: "started" };
+  try {
+    for (let round = 0; ; round++) {
+      if (round > deps.maxToolRounds) {
+        yield {
+          type: "final",
+          outcome: "error",
+          text,
+          usage,
+          message: `the model kept calling tools; the run stopped after ${deps.maxToolRounds} tool rounds`,
+          details: { kind: "tool_rounds", max_tool_rounds: deps.maxToolRounds },
+        };
+        return;
+      }
+      let roundText = "";
+      let toolCalls: { id: string; type: "function"; function: { name: string; arguments: string } }[] = [];
+      for await (const event of deps.model.stream({ messages, tools: modelTools }, signal)) {
+        if (event.type === "end") {
+          toolCalls = event.toolCalls;
+          usage = addUsage(usage, event.usage);
+          continue;
+        }
+        if (event.type === "reasoning" && !input.useReasoning) continue;
+        if (!responding) {
+          responding = true;
+          yield { type: "responding" };
+        }
+        if (event.type === "reasoning") {
+          yield { type: "reasoning", delta: event.delta };
+        } else {
+          roundText += event.delta;
+          text += event.delta;
+          yield { type: "response", delta: event.delta };
+        }
+      }
+      if (signal.aborted) return yield ended();
+      if (toolCalls.length === 0) {
+        yield { type: "final", outcome: "completed", text, usage };
+        return;
+      }
+      messages.push({ role: "assistant", content: roundText || null, tool_calls: toolCalls });
+      for (const call of toolCalls) {
+        const outcome = yield* callTool(call.id, call.function.name, call.function.arguments, input, deps, signal);
+        if (signal.aborted) return yield ended();
+        messages.push({ role: "tool", tool_call_id: call.id, content: outcome });
+      }
+    }
+  } catch (error) {
+    if (signal.aborted) return yield ended();
+    if (error instanceof ModelError) {
+      yield { type: "final", outcome: "error", text, usage, message: error.message, details: { source: "model", ...error.details } };
+      return;
+    }
+    deps.onUnexpectedError(error);
+    yield { type: "final", outcome: "error", text, usage, message: "the run failed on an internal error", details: { source: "internal" } };
+  }
+}
+
+/** Runs one tool call through approval, validation and execution; returns what the model is told. */
+async function* callTool(
+  callId: string,
+  name: string,
+  rawArguments: string,
+  input: RunInput,
+  deps: RunDeps,
+  signal: AbortSignal,
+): AsyncGenerator<RunStep, string, undefined> {
+  const parsed = deps.tools.parseArguments(name, rawArguments);
+  const view: ToolCallView = { call_id: callId, name, arguments: parsed.ok ? parsed.args : parsed.parsed };
+  const tool = deps.tools.get(name);
+  if (!parsed.ok || !tool) {
+    const error = parsed.ok ? `unknown tool ${name}` : parsed.error;
+    yield { type: "tool", status: "processing", tool: view };
+    yield { type: "tool", status: "failed", tool: { ...view, error } };
+    return `Error: ${error}`;
+  }
+  if (deps.requiresApproval(name)) {
+    yield { type: "tool", status: "awaiting_approval", tool: view };
+    const decision = await deps.awaitApproval(callId, signal);
+    if (signal.aborted) return "Error: the run was stopped";
+    if (!decision.approved) {
+      const reason = decision.reason ?? "rejected by the user";
+      yield { type: "tool", status: "rejected", tool: { ...view, error: reason } };
+      return `The user did not allow this tool call (${reason}). Do not call it again for this request.`;
+    }
+  }
+  yield { type: "tool", status: "processing", tool: view };
+  try {
+    const output = await tool.execute(parsed.args as never, { signal, userId: input.userId, threadId: input.threadId, storage: deps.storage });
+    if (signal.aborted) return "Error: the run was stopped";
+    if (output.sources && output.sources.length > 0) yield { type: "sources", sources: output.sources };
+    yield { type: "tool", status: "done", tool: { ...view, result: output.result } };
+    return output.result;
+  } catch (error) {
+    if (signal.aborted) return "Error: the run was stopped";
+    const message = error instanceof Error && error.name === "ToolError" ? error.message : "the tool failed";
+    if (!(error instanceof Error && error.name === "ToolError")) deps.onUnexpectedError(error);
+    yield { type: "tool", status: "failed", tool: { ...view, error: message } };
+    return `Error: ${message}`;
+  }
+}
