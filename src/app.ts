@@ -1,7 +1,13 @@
 // The composition root: builds storage, broker, gateway and routes from the config, and owns their lifecycle.
 
 import { join } from "node:path";
+import { openapi } from "@elysiajs/openapi";
 import { Elysia } from "elysia";
+import { AgentService } from "./agent/agent-service.ts";
+import { createDemoModel } from "./agent/model/demo-model.ts";
+import type { ModelClient } from "./agent/model/model-client.ts";
+import { createOpenAIModel } from "./agent/model/openai-model.ts";
+import { defaultToolRegistry } from "./agent/tools/registry.ts";
 import type { Server } from "bun";
 import { loadSecret } from "./auth/secret.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
@@ -11,6 +17,7 @@ import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
+import { threadRoutes } from "./http/thread-routes.ts";
 import { wsRoute } from "./http/ws-route.ts";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
@@ -22,6 +29,7 @@ export interface AppParts {
   logger?: Logger;
   storage?: Storage;
   broker?: Broker;
+  model?: ModelClient;
 }
 
 export interface App {
@@ -34,6 +42,8 @@ export interface App {
   readonly storage: Storage;
   readonly broker: Broker;
   readonly gateway: Gateway;
+  readonly agent: AgentService;
+  readonly model: ModelClient;
   readonly logger: Logger;
   /** Graceful stop: `shutdown` frame and close 1001 to every client, then broker and database closed. */
   stop(): Promise<void>;
@@ -44,6 +54,20 @@ export function openStorage(config: Config): Storage {
     throw new Error("DATABASE_URL: PostgreSQL storage is not part of this build yet; unset it to use the embedded SQLite database");
   }
   return SqliteStorage.open(join(config.dataDir, "agentwire.db"));
+}
+
+/** The configured provider, or the built-in demo model when none is configured. */
+export function createModel(config: Config, logger: Logger): ModelClient {
+  if (!config.openaiApiKey && !config.openaiBaseUrl) return createDemoModel();
+  return createOpenAIModel({
+    baseURL: config.openaiBaseUrl,
+    apiKey: config.openaiApiKey,
+    model: config.agentModel,
+    maxRetries: config.modelMaxRetries,
+    retryBaseMs: config.modelRetryBaseMs,
+    requestTimeoutMs: config.modelTimeoutS * 1000,
+    logger,
+  });
 }
 
 export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
@@ -83,6 +107,12 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     logger,
     metrics,
   });
+  const model = parts.model ?? createModel(config, logger);
+  if (model.name === "demo") {
+    logger.warn("no model provider configured: runs use the built-in demo model. Set OPENAI_API_KEY (and OPENAI_BASE_URL, AGENT_MODEL for other providers) to use a real one");
+  }
+  const agent = new AgentService({ config, storage, gateway, model, tools: defaultToolRegistry(), logger });
+  gateway.chat = agent;
 
   const elysia = new Elysia({
     websocket: {
@@ -98,7 +128,17 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     },
   })
     .onError(({ code, error }) => errorResponse(code, error, logger))
+    .use(
+      openapi({
+        path: "/openapi",
+        documentation: {
+          info: { title: "agentwire", version: "1", description: "REST beside the agentwire WebSocket; see docs/protocol.md" },
+          components: { securitySchemes: { bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+        },
+      }),
+    )
     .use(systemRoutes({ tokens, gateway, broker, storage, registry, logger }))
+    .use(threadRoutes({ tokens, storage, broker, agent }))
     .use(wsRoute(gateway, tokens));
 
   elysia.listen({ port: config.port, hostname: config.host });
@@ -106,18 +146,20 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const port = server.port!;
   const displayHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${displayHost}:${port}`;
-  logger.info("agentwire listening", { url, ws: `ws://${displayHost}:${port}/ws`, storage: storage.dialect, broker: "memory" });
+  logger.info("agentwire listening", { url, ws: `ws://${displayHost}:${port}/ws`, storage: storage.dialect, broker: "memory", model: model.name });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      logger.info("shutting down", { connections: gateway.connectionCount });
+      logger.info("shutting down", { connections: gateway.connectionCount, runs: agent.activeRuns });
       gateway.shutdown();
       await elysia.stop(true);
+      // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
+      await agent.shutdown(config.shutdownGraceS * 1000);
       await broker.close();
       await storage.close();
       logger.info("stopped");
     })());
 
-  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, logger, stop };
+  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, agent, model, logger, stop };
 }

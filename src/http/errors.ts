@@ -17,9 +17,17 @@ export function errorResponse(code: string | number, error: unknown, logger: Log
     case "NOT_FOUND":
       return httpError(new ProtocolError(ErrorCode.notFound, "no such route"));
     case "VALIDATION":
-      return httpError(new ProtocolError(ErrorCode.invalidMessage, "request does not match the schema"));
+      return httpError(new ProtocolError(ErrorCode.invalidMessage, "request does not match the schema", validationPaths(error)));
   }
   const protocolError = toProtocolError(error);
   if (protocolError.code === ErrorCode.internal) logger.error("request failed", { error });
   return httpError(protocolError);
+}
+
+/** The failing paths of an Elysia validation error, without the schema it would otherwise print. */
+function validationPaths(error: unknown): string[] | undefined {
+  const all = (error as { all?: { path?: string }[] }).all;
+  if (!Array.isArray(all)) return undefined;
+  const paths = new Set(all.map((entry) => entry.path || "/"));
+  return [...paths].slice(0, 10);
 }

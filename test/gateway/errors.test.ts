@@ -75,8 +75,14 @@ describe("frames the protocol refuses", () => {
 
 describe("errors from services behind the socket", () => {
   test("chat without the agent service is unavailable", async () => {
-    const reply = await client.request("chat", { action: "send", content: "hi" });
-    expect(reply.payload.code).toBe("unavailable");
+    const agent = server.app.gateway.chat;
+    server.app.gateway.chat = undefined;
+    try {
+      const reply = await client.request("chat", { action: "send", content: "hi" });
+      expect(reply.payload.code).toBe("unavailable");
+    } finally {
+      server.app.gateway.chat = agent;
+    }
   });
 
   test("coded errors pass through; unknown failures become internal, logged with the connection id", async () => {
@@ -102,7 +108,7 @@ describe("errors from services behind the socket", () => {
       // The connection keeps serving.
       await connected.barrier();
     } finally {
-      server.app.gateway.chat = undefined;
+      server.app.gateway.chat = server.app.agent;
       connected.close();
     }
   });
