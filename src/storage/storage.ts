@@ -26,12 +26,24 @@ export interface Message {
   sources: unknown;
   usage: unknown;
   error: unknown;
+  /** The node running this message's run, while it runs. */
+  nodeId: string | null;
+  /** Until when that node's lease on the run holds; past it another node may reap the run. */
+  leaseExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export type NewMessage = Pick<Message, "id" | "threadId" | "ownerId" | "role" | "content" | "status"> &
-  Partial<Pick<Message, "reasoning" | "toolCalls" | "sources" | "usage" | "error" | "createdAt">>;
+  Partial<Pick<Message, "reasoning" | "toolCalls" | "sources" | "usage" | "error" | "nodeId" | "leaseExpiresAt" | "createdAt">>;
+
+/** Thrown by insertMessage when the thread already has an unfinished assistant message (an active run). */
+export class ActiveRunConflictError extends Error {
+  override readonly name = "ActiveRunConflictError";
+  constructor(readonly threadId: string, options?: { cause?: unknown }) {
+    super(`thread ${threadId} already has an active run`, options);
+  }
+}
 
 export type MessagePatch = Partial<Pick<Message, "content" | "status" | "reasoning" | "toolCalls" | "sources" | "usage" | "error">>;
 
@@ -74,8 +86,15 @@ export interface Storage {
   checkpoint(checkpoint: Checkpoint): Promise<void>;
   /** Full-text search over the owner's messages, best matches first. */
   searchMessages(ownerId: string, query: string, limit: number): Promise<SearchHit[]>;
-  /** Marks messages left `streaming` or `awaiting_approval` as `interrupted`; returns how many. */
+  /** Marks every message left `streaming` or `awaiting_approval` as `interrupted`; returns how many. */
   interruptUnfinished(): Promise<number>;
+  /** Extends the lease of every unfinished message run by `nodeId`. */
+  renewLeases(nodeId: string, expiresAt: Date): Promise<void>;
+  /**
+   * Marks unfinished messages whose lease expired before `now` as `interrupted` and returns them;
+   * each row is returned to one caller only, however many nodes reap at once.
+   */
+  reapExpiredRuns(now: Date): Promise<Message[]>;
   /** Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

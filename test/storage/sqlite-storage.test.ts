@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderMigrationsModule } from "../../scripts/embed-migrations.ts";
 import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
+import { ActiveRunConflictError } from "../../src/storage/storage.ts";
 
 let dir: string;
 let storage: SqliteStorage;
@@ -58,11 +59,13 @@ describe("messages", () => {
 
   test("unfinished messages become interrupted with their partial text", async () => {
     const thread = await storage.createThread({ ownerId: "alice" });
+    const other = await storage.createThread({ ownerId: "alice" });
     await storage.insertMessage({ id: "s", threadId: thread.id, ownerId: "alice", role: "assistant", content: "partial", status: "streaming" });
-    await storage.insertMessage({ id: "w", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "awaiting_approval" });
+    await storage.insertMessage({ id: "w", threadId: other.id, ownerId: "alice", role: "assistant", content: "", status: "awaiting_approval" });
     await storage.insertMessage({ id: "d", threadId: thread.id, ownerId: "alice", role: "assistant", content: "done", status: "completed" });
     expect(await storage.interruptUnfinished()).toBe(2);
-    const byId = Object.fromEntries((await storage.listMessages(thread.id)).map((m) => [m.id, m]));
+    const all = [...(await storage.listMessages(thread.id)), ...(await storage.listMessages(other.id))];
+    const byId = Object.fromEntries(all.map((m) => [m.id, m]));
     expect(byId.s).toMatchObject({ status: "interrupted", content: "partial" });
     expect(byId.w!.status).toBe("interrupted");
     expect(byId.d!.status).toBe("completed");
@@ -94,5 +97,30 @@ describe("search and checkpoints", () => {
     await storage.checkpoint({ messageId: "a", patch: { content: "partial" }, threadId: thread.id, eventSeq: 7, eventEpoch: "e1" });
     expect((await storage.getMessage("a"))!.content).toBe("partial");
     expect(await storage.getThread(thread.id)).toMatchObject({ eventSeq: 7, eventEpoch: "e1" });
+  });
+});
+
+describe("run leases", () => {
+  test("one unfinished assistant message per thread: a second is an ActiveRunConflictError", async () => {
+    const thread = await storage.createThread({ ownerId: "alice" });
+    await storage.insertMessage({ id: "r1", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+    await expect(
+      storage.insertMessage({ id: "r2", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" }),
+    ).rejects.toBeInstanceOf(ActiveRunConflictError);
+    await storage.updateMessage("r1", { status: "completed" });
+    await storage.insertMessage({ id: "r3", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+  });
+
+  test("renewed leases hold; expired ones are reaped once, as interrupted", async () => {
+    const a = await storage.createThread({ ownerId: "alice" });
+    const b = await storage.createThread({ ownerId: "alice" });
+    const past = new Date(Date.now() - 1000);
+    await storage.insertMessage({ id: "n1", threadId: a.id, ownerId: "alice", role: "assistant", content: "x", status: "streaming", nodeId: "node-1", leaseExpiresAt: past });
+    await storage.insertMessage({ id: "n2", threadId: b.id, ownerId: "alice", role: "assistant", content: "y", status: "awaiting_approval", nodeId: "node-2", leaseExpiresAt: past });
+    await storage.renewLeases("node-1", new Date(Date.now() + 60_000));
+    const reaped = await storage.reapExpiredRuns(new Date());
+    expect(reaped.map((message) => [message.id, message.status, message.content])).toEqual([["n2", "interrupted", "y"]]);
+    expect(await storage.reapExpiredRuns(new Date())).toEqual([]);
+    expect((await storage.getMessage("n1"))!.status).toBe("streaming");
   });
 });

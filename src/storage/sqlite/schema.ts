@@ -1,6 +1,7 @@
 // SQLite tables; src/storage/postgres/schema.ts will mirror these names column for column.
 
-import { index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const threads = sqliteTable(
   "threads",
@@ -35,6 +36,9 @@ export const messages = sqliteTable(
     sources: text("sources", { mode: "json" }),
     usage: text("usage", { mode: "json" }),
     error: text("error", { mode: "json" }),
+    // The node running this message's run, and until when its lease holds.
+    nodeId: text("node_id"),
+    leaseExpiresAt: integer("lease_expires_at", { mode: "timestamp_ms" }),
     createdAt: integer("created_at", { mode: "timestamp_ms" }).notNull(),
     updatedAt: integer("updated_at", { mode: "timestamp_ms" }).notNull(),
   },
@@ -42,5 +46,9 @@ export const messages = sqliteTable(
     index("messages_thread_created_idx").on(table.threadId, table.createdAt),
     index("messages_owner_idx").on(table.ownerId),
     index("messages_status_idx").on(table.status),
+    // One active run per thread, enforced by the database for every node.
+    uniqueIndex("messages_one_active_run_idx")
+      .on(table.threadId)
+      .where(sql`status in ('streaming', 'awaiting_approval')`),
   ],
 );

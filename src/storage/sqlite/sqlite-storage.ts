@@ -3,10 +3,10 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { asc, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrationMetas } from "../migrations.ts";
-import type { Checkpoint, Message, MessagePatch, NewMessage, SearchHit, Storage, Thread } from "../storage.ts";
+import { ActiveRunConflictError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type SearchHit, type Storage, type Thread } from "../storage.ts";
 import { embeddedMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
@@ -91,11 +91,18 @@ export class SqliteStorage implements Storage {
       sources: null,
       usage: null,
       error: null,
+      nodeId: null,
+      leaseExpiresAt: null,
       ...message,
       createdAt: now,
       updatedAt: now,
     };
-    this.db.insert(schema.messages).values(row).run();
+    try {
+      this.db.insert(schema.messages).values(row).run();
+    } catch (error) {
+      if (String((error as Error).message).includes("messages.thread_id")) throw new ActiveRunConflictError(message.threadId, { cause: error });
+      throw error;
+    }
     return row;
   }
 
@@ -175,6 +182,23 @@ export class SqliteStorage implements Storage {
       .returning({ id: schema.messages.id })
       .all();
     return interrupted.length;
+  }
+
+  async renewLeases(nodeId: string, expiresAt: Date): Promise<void> {
+    this.db
+      .update(schema.messages)
+      .set({ leaseExpiresAt: expiresAt })
+      .where(and(eq(schema.messages.nodeId, nodeId), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
+      .run();
+  }
+
+  async reapExpiredRuns(now: Date): Promise<Message[]> {
+    return this.db
+      .update(schema.messages)
+      .set({ status: "interrupted", updatedAt: now })
+      .where(and(inArray(schema.messages.status, ["streaming", "awaiting_approval"]), lt(schema.messages.leaseExpiresAt, now)))
+      .returning()
+      .all();
   }
 
   async ping(): Promise<void> {

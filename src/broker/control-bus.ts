@@ -1,0 +1,39 @@
+// Requests between nodes: a run lives on the node that accepted it, and stop/approve/reject sent to
+// any other node are forwarded to it here. The in-process bus serves a single node.
+
+import { ErrorCode, ProtocolError } from "../protocol/index.ts";
+
+export type ControlMessage = Record<string, unknown>;
+export type ControlHandler = (message: ControlMessage) => Promise<ControlMessage>;
+
+export interface ControlBus {
+  /** This node's id, stored with the runs it executes. */
+  readonly nodeId: string;
+  /**
+   * Sends `message` to node `nodeId` and resolves with its handler's answer. A handler that throws a
+   * ProtocolError is re-thrown here with the same code; no answer within `timeoutMs` (node gone,
+   * broker down) rejects with `unavailable`.
+   */
+  request(nodeId: string, message: ControlMessage, timeoutMs: number): Promise<ControlMessage>;
+  /** The one handler for requests addressed to this node. */
+  onRequest(handler: ControlHandler): void;
+  close(): Promise<void>;
+}
+
+/** The single-node bus: requests to this node run in process; there is no other node to reach. */
+export class LocalControlBus implements ControlBus {
+  private handler: ControlHandler | undefined;
+
+  constructor(readonly nodeId: string) {}
+
+  async request(nodeId: string, message: ControlMessage): Promise<ControlMessage> {
+    if (nodeId !== this.nodeId || !this.handler) throw new ProtocolError(ErrorCode.unavailable, `node ${nodeId} cannot be reached`);
+    return this.handler(message);
+  }
+
+  onRequest(handler: ControlHandler): void {
+    this.handler = handler;
+  }
+
+  async close(): Promise<void> {}
+}
