@@ -12,6 +12,7 @@ import type { Server } from "bun";
 import { loadSecret } from "./auth/secret.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import type { Broker } from "./broker/broker.ts";
+import { LocalControlBus, type ControlBus } from "./broker/control-bus.ts";
 import { MemoryBroker } from "./broker/memory-broker.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
@@ -30,6 +31,7 @@ export interface AppParts {
   storage?: Storage;
   broker?: Broker;
   model?: ModelClient;
+  controlBus?: ControlBus;
 }
 
 export interface App {
@@ -78,8 +80,12 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const { secret, generated } = loadSecret(config.jwtSecret, config.dataDir);
   const tokens = createTokenService(secret);
   const storage = parts.storage ?? openStorage(config);
-  const interrupted = await storage.interruptUnfinished();
-  if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
+  // The embedded database belongs to this process alone, so whatever is unfinished was cut off by
+  // its previous run; a shared database is reaped by lease expiry instead (below).
+  if (storage.dialect === "sqlite") {
+    const interrupted = await storage.interruptUnfinished();
+    if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
+  }
   const broker =
     parts.broker ??
     new MemoryBroker({
@@ -111,8 +117,10 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   if (model.name === "demo") {
     logger.warn("no model provider configured: runs use the built-in demo model. Set OPENAI_API_KEY (and OPENAI_BASE_URL, AGENT_MODEL for other providers) to use a real one");
   }
-  const agent = new AgentService({ config, storage, gateway, model, tools: defaultToolRegistry(), logger });
+  const controlBus = parts.controlBus ?? new LocalControlBus(crypto.randomUUID());
+  const agent = new AgentService({ config, storage, gateway, model, tools: defaultToolRegistry(), logger, controlBus });
   gateway.chat = agent;
+  if (storage.dialect !== "sqlite") await agent.leases.reap();
 
   const elysia = new Elysia({
     websocket: {
@@ -156,6 +164,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       await elysia.stop(true);
       // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
       await agent.shutdown(config.shutdownGraceS * 1000);
+      await controlBus.close();
       await broker.close();
       await storage.close();
       logger.info("stopped");

@@ -1,17 +1,19 @@
 // The built-in agent: starts runs on threads, lets their owner stop and approve them, and answers
 // the `chat` frames of the socket and the thread routes of REST.
 
+import type { ControlBus, ControlMessage } from "../broker/control-bus.ts";
 import type { Config } from "../config.ts";
 import type { ChatHandler, Gateway } from "../gateway/gateway.ts";
 import type { Session } from "../gateway/session.ts";
 import type { Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError, threadChannel, type ChatPayload } from "../protocol/index.ts";
-import type { Storage } from "../storage/storage.ts";
+import { ErrorCode, ProtocolError, threadChannel, type ChatPayload, type RunEventPayload } from "../protocol/index.ts";
+import { ActiveRunConflictError, type Message, type Storage } from "../storage/storage.ts";
 import { Approvals } from "./approvals.ts";
 import { modelMessages, titleFrom } from "./history.ts";
 import type { ModelClient } from "./model/model-client.ts";
 import { runAgent, type ToolSet } from "./run.ts";
 import { RunDriver } from "./run-driver.ts";
+import { RunLeases } from "./run-leases.ts";
 
 export type AgentConfig = Pick<
   Config,
@@ -25,6 +27,7 @@ export type AgentConfig = Pick<
   | "checkpointMs"
   | "historyBudgetChars"
   | "maxSubscriptions"
+  | "leaseTtlS"
 >;
 
 export interface AgentServiceDeps {
@@ -34,6 +37,7 @@ export interface AgentServiceDeps {
   model: ModelClient;
   tools: ToolSet;
   logger: Logger;
+  controlBus: ControlBus;
 }
 
 export interface RunAccepted {
@@ -63,15 +67,32 @@ interface ActiveRun {
 }
 
 const SHUTDOWN = "shutdown";
+// How long a request to the node running a run may take before it counts as unreachable.
+const CONTROL_TIMEOUT_MS = 5000;
+const unfinished = (message: Message) => message.status === "streaming" || message.status === "awaiting_approval";
+
+type ControlAction =
+  | { action: "stop"; userId: string; messageId: string }
+  | { action: "decide"; userId: string; messageId: string; callId: string; approved: boolean; reason?: string };
 
 export class AgentService implements ChatHandler {
   private readonly runsByThread = new Map<string, ActiveRun>();
   private readonly runsByMessage = new Map<string, ActiveRun>();
   private readonly runsPerUser = new Map<string, number>();
   private readonly approvalRequired: Set<string>;
+  readonly leases: RunLeases;
 
   constructor(private readonly deps: AgentServiceDeps) {
     this.approvalRequired = new Set(deps.config.toolsRequireApproval);
+    this.leases = new RunLeases({
+      nodeId: deps.controlBus.nodeId,
+      storage: deps.storage,
+      logger: deps.logger,
+      leaseTtlMs: deps.config.leaseTtlS * 1000,
+      hasRuns: () => this.runsByMessage.size > 0,
+      onReaped: (message) => this.publishReaped(message),
+    });
+    deps.controlBus.onRequest((message) => this.onControl(message as ControlAction));
   }
 
   get activeRuns(): number {
@@ -84,13 +105,13 @@ export class AgentService implements ChatHandler {
       case "send":
         return { ...(await this.startRun({ userId, threadId: payload.thread_id, content: payload.content, useReasoning: payload.use_reasoning, session })) };
       case "stop":
-        this.stop(userId, payload.message_id);
+        await this.stop(userId, payload.message_id);
         return { status: "stopping", message_id: payload.message_id };
       case "approve":
-        this.decide(userId, payload.message_id, payload.call_id, { approved: true });
+        await this.decide(userId, payload.message_id, payload.call_id, { approved: true });
         return { status: "approved", message_id: payload.message_id, call_id: payload.call_id };
       case "reject":
-        this.decide(userId, payload.message_id, payload.call_id, { approved: false, reason: payload.reason || "rejected by the user" });
+        await this.decide(userId, payload.message_id, payload.call_id, { approved: false, reason: payload.reason || "rejected by the user" });
         return { status: "rejected", message_id: payload.message_id, call_id: payload.call_id };
     }
   }
@@ -136,7 +157,22 @@ export class AgentService implements ChatHandler {
       userMessageId = crypto.randomUUID();
       await storage.insertMessage({ id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" });
       history = await storage.listMessages(threadId);
-      await storage.insertMessage({ id: run.messageId, threadId, ownerId: userId, role: "assistant", content: "", status: "streaming" });
+      try {
+        await storage.insertMessage({
+          id: run.messageId,
+          threadId,
+          ownerId: userId,
+          role: "assistant",
+          content: "",
+          status: "streaming",
+          nodeId: this.deps.controlBus.nodeId,
+          leaseExpiresAt: this.leases.expiry(),
+        });
+      } catch (error) {
+        // Another node runs this thread: the database holds the one-active-run rule for all of them.
+        if (error instanceof ActiveRunConflictError) throw new ProtocolError(ErrorCode.conflict, "a run is already active on this thread", undefined, { cause: error });
+        throw error;
+      }
       if (session) await this.deps.gateway.subscribe(session, channel, {});
     } catch (error) {
       await storage.updateMessage(run.messageId, { status: "error", error: { message: "the run could not start" } }).catch(() => {});
@@ -149,31 +185,92 @@ export class AgentService implements ChatHandler {
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
   }
 
-  stop(userId: string, messageId: string): void {
-    this.ownedRun(userId, messageId).controller.abort();
+  /** Stops a run, on this node or, through the control bus, on the node running it. */
+  async stop(userId: string, messageId: string): Promise<void> {
+    const local = this.runsByMessage.get(messageId);
+    if (local) return this.stopLocal(userId, messageId);
+    const nodeId = await this.remoteNode(userId, messageId);
+    await this.deps.controlBus.request(nodeId, { action: "stop", userId, messageId }, CONTROL_TIMEOUT_MS);
   }
 
-  decide(userId: string, messageId: string, callId: string, decision: { approved: boolean; reason?: string }): void {
-    const run = this.ownedRun(userId, messageId);
-    if (!run.approvals.decide(callId, decision)) throw new ProtocolError(ErrorCode.notFound, `no tool call ${callId} is waiting for approval`);
+  /** Approves or rejects a pending tool call, wherever its run is. */
+  async decide(userId: string, messageId: string, callId: string, decision: { approved: boolean; reason?: string }): Promise<void> {
+    if (this.runsByMessage.has(messageId)) return this.decideLocal(userId, messageId, callId, decision);
+    const nodeId = await this.remoteNode(userId, messageId);
+    await this.deps.controlBus.request(nodeId, { action: "decide", userId, messageId, callId, ...decision }, CONTROL_TIMEOUT_MS);
   }
 
-  /** Stops the thread's run, if any, and waits for it to end. */
+  /** Stops the thread's run, if any, on whichever node, and waits (boundedly) for it to end. */
   async stopThread(threadId: string): Promise<void> {
-    const run = this.runsByThread.get(threadId);
-    if (!run) return;
-    run.controller.abort();
-    await run.done;
+    const local = this.runsByThread.get(threadId);
+    if (local) {
+      local.controller.abort();
+      await local.done;
+      return;
+    }
+    const active = (await this.deps.storage.listMessages(threadId)).find((message) => message.role === "assistant" && unfinished(message));
+    if (!active) return;
+    await this.stop(active.ownerId, active.id).catch((error) => this.deps.logger.warn("could not stop a remote run", { message_id: active.id, error }));
+    const deadline = Date.now() + CONTROL_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const message = await this.deps.storage.getMessage(active.id);
+      if (!message || !unfinished(message)) return;
+      await Bun.sleep(50);
+    }
   }
 
   /** Lets runs finish for `graceMs`, then aborts the rest; their messages end `interrupted`. */
   async shutdown(graceMs: number): Promise<void> {
+    this.leases.stop();
     const runs = [...this.runsByMessage.values()];
     if (runs.length === 0) return;
     const allDone = Promise.all(runs.map((run) => run.done));
     const timer = setTimeout(() => runs.forEach((run) => run.controller.abort(SHUTDOWN)), graceMs);
     await allDone;
     clearTimeout(timer);
+  }
+
+  private stopLocal(userId: string, messageId: string): void {
+    this.ownedRun(userId, messageId).controller.abort();
+  }
+
+  private decideLocal(userId: string, messageId: string, callId: string, decision: { approved: boolean; reason?: string }): void {
+    const run = this.ownedRun(userId, messageId);
+    if (!run.approvals.decide(callId, decision)) throw new ProtocolError(ErrorCode.notFound, `no tool call ${callId} is waiting for approval`);
+  }
+
+  /** The node running a run this node does not have; not_found or forbidden as for a local one. */
+  private async remoteNode(userId: string, messageId: string): Promise<string> {
+    const message = await this.deps.storage.getMessage(messageId);
+    if (!message || !unfinished(message) || !message.nodeId || message.nodeId === this.deps.controlBus.nodeId) {
+      throw new ProtocolError(ErrorCode.notFound, `no active run for message ${messageId}`);
+    }
+    if (message.ownerId !== userId) throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
+    return message.nodeId;
+  }
+
+  /** Requests from other nodes for the runs this node executes. */
+  private async onControl(request: ControlAction): Promise<ControlMessage> {
+    if (request.action === "stop") this.stopLocal(request.userId, request.messageId);
+    else this.decideLocal(request.userId, request.messageId, request.callId, { approved: request.approved, reason: request.reason });
+    return { ok: true };
+  }
+
+  /** The final event of a run whose node died, published by the node that reaped it. */
+  private async publishReaped(message: Message): Promise<void> {
+    const error = { message: "the node running this answer stopped before it finished", details: { kind: "node_lost" } };
+    const payload: RunEventPayload = {
+      type: "error",
+      status: "error",
+      message: error.message,
+      timestamp: Date.now() / 1000,
+      final_message: true,
+      message_id: message.id,
+      thread_id: message.threadId,
+      error_details: error.details,
+    };
+    await this.deps.storage.updateMessage(message.id, { error });
+    await this.deps.gateway.publish(threadChannel(message.threadId), JSON.stringify(payload));
   }
 
   private ownedRun(userId: string, messageId: string): ActiveRun {
