@@ -16,7 +16,8 @@ export interface MemoryBrokerOptions {
 interface ChannelRecord {
   seq: number;
   epoch: string;
-  history: History;
+  /** Made on the first publication: most listened channels of an idle server never get one. */
+  history: History | undefined;
   lastActivity: number;
   listened: boolean;
 }
@@ -43,12 +44,13 @@ export class MemoryBroker implements Broker {
     this.channels.delete(channel);
     this.channels.set(channel, record);
     const publication: Publication = { channel, seq: ++record.seq, epoch: record.epoch, payload, origin };
-    const before = record.history.bytes;
-    record.history.push(publication);
-    this.totalBytes += record.history.bytes - before;
+    const history = (record.history ??= new History(this.options.historySize));
+    const before = history.bytes;
+    history.push(publication);
+    this.totalBytes += history.bytes - before;
     record.lastActivity = Date.now();
     if (this.totalBytes > this.options.historyMaxBytes) this.trim();
-    this.listener(publication);
+    if (record.listened) this.listener(publication);
     return publication;
   }
 
@@ -62,9 +64,9 @@ export class MemoryBroker implements Broker {
     const state = { seq: record.seq, epoch: record.epoch };
     if (epoch !== record.epoch || since > record.seq) return { state, publications: undefined };
     if (since === record.seq) return { state, publications: [] };
-    const oldest = record.history.oldestSeq();
+    const oldest = record.history?.oldestSeq();
     if (oldest === undefined || oldest > since + 1) return { state, publications: undefined };
-    return { state, publications: record.history.after(since) };
+    return { state, publications: record.history!.after(since) };
   }
 
   async listen(channel: string): Promise<void> {
@@ -101,7 +103,7 @@ export class MemoryBroker implements Broker {
     const cutoff = now - this.options.historyTtlS * 1000;
     for (const [channel, record] of this.channels) {
       if (!record.listened && record.lastActivity < cutoff) {
-        this.totalBytes -= record.history.bytes;
+        this.totalBytes -= record.history?.bytes ?? 0;
         this.channels.delete(channel);
       }
     }
@@ -110,7 +112,7 @@ export class MemoryBroker implements Broker {
   private record(channel: string): ChannelRecord {
     let record = this.channels.get(channel);
     if (!record) {
-      record = { seq: 0, epoch: newEpoch(), history: new History(this.options.historySize), lastActivity: Date.now(), listened: false };
+      record = { seq: 0, epoch: newEpoch(), history: undefined, lastActivity: Date.now(), listened: false };
       this.channels.set(channel, record);
       if (this.channels.size > this.options.historyMaxChannels) this.forgetOldest(record);
     }
@@ -122,7 +124,7 @@ export class MemoryBroker implements Broker {
     for (const [channel, record] of this.channels) {
       if (this.channels.size <= this.options.historyMaxChannels) return;
       if (record.listened || record === keep) continue;
-      this.totalBytes -= record.history.bytes;
+      this.totalBytes -= record.history?.bytes ?? 0;
       this.channels.delete(channel);
     }
   }
@@ -132,8 +134,9 @@ export class MemoryBroker implements Broker {
   private trim(): void {
     for (const record of this.channels.values()) {
       if (this.totalBytes <= this.options.historyMaxBytes) return;
+      if (!record.history) continue;
       this.totalBytes -= record.history.bytes;
-      record.history.clear();
+      record.history = undefined;
     }
   }
 }

@@ -2,14 +2,25 @@
 
 import { expect, test } from "bun:test";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
+import { describeBrokerContract } from "./broker.contract.ts";
 
 const make = (options: Partial<ConstructorParameters<typeof MemoryBroker>[0]> = {}) =>
   new MemoryBroker({ historySize: 3, historyTtlS: 60, historyMaxBytes: 1_000_000, historyMaxChannels: 1000, ...options });
+
+describeBrokerContract(
+  "MemoryBroker",
+  async ({ historySize }) => {
+    const broker = make({ historySize });
+    return { broker, cleanup: () => broker.close() };
+  },
+);
 
 test("seq is gapless per channel and history keeps the last HISTORY_SIZE", async () => {
   const broker = make();
   const seen: number[] = [];
   broker.onPublication((publication) => seen.push(publication.seq));
+  await broker.listen("a");
+  await broker.listen("b");
   for (let i = 0; i < 5; i++) await broker.publish("a", `{"i":${i}}`);
   await broker.publish("b", "{}");
   expect(seen).toEqual([1, 2, 3, 4, 5, 1]);

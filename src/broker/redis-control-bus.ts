@@ -1,0 +1,154 @@
+// Requests between nodes over Redis pub/sub: each node listens on its own channel and answers there.
+
+import { createLogger, type Logger } from "../observability/log.ts";
+import { ErrorCode, ProtocolError } from "../protocol/index.ts";
+import type { ControlBus, ControlHandler, ControlMessage } from "./control-bus.ts";
+import type { RedisBroker } from "./redis-broker.ts";
+import { RedisConnection, asUnavailable } from "./redis-connection.ts";
+import { RedisSubscriber } from "./redis-subscriber.ts";
+
+interface Connections {
+  commands: RedisConnection;
+  subscriber: RedisSubscriber;
+}
+
+export type RedisControlBusOptions = {
+  nodeId: string;
+  prefix: string;
+  logger?: Logger;
+} & (
+  | { /** Share the node's broker connections; closing the bus then leaves them open. */ broker: RedisBroker }
+  | { url: string; commandTimeoutMs?: number }
+);
+
+type Envelope =
+  | { type: "request"; id: string; from: string; message: ControlMessage }
+  | { type: "answer"; id: string; message: ControlMessage }
+  | { type: "error"; id: string; code: string; message: string };
+
+interface PendingRequest {
+  resolve(message: ControlMessage): void;
+  reject(error: Error): void;
+  timer: Timer;
+}
+
+const knownCodes = new Set<string>(Object.values(ErrorCode));
+
+export function nodeChannel(prefix: string, nodeId: string): string {
+  return `${prefix}node:${nodeId}`;
+}
+
+export class RedisControlBus implements ControlBus {
+  private handler: ControlHandler | undefined;
+  private readonly pending = new Map<string, PendingRequest>();
+
+  private constructor(
+    readonly nodeId: string,
+    private readonly prefix: string,
+    private readonly connections: Connections,
+    private readonly ownsConnections: boolean,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Subscribes to this node's channel before resolving, so no request addressed to it is missed. */
+  static async connect(options: RedisControlBusOptions): Promise<RedisControlBus> {
+    const logger = options.logger ?? ("broker" in options ? options.broker.logger : createLogger("silent"));
+    let connections: Connections;
+    if ("broker" in options) {
+      connections = { commands: options.broker.commands, subscriber: options.broker.subscriber };
+    } else {
+      const connection = { url: options.url, commandTimeoutMs: options.commandTimeoutMs ?? 2000, logger };
+      const commands = await RedisConnection.open({ ...connection, name: "commands" });
+      const subscriber = await RedisSubscriber.open(connection).catch((error) => {
+        commands.close();
+        throw error;
+      });
+      connections = { commands, subscriber };
+    }
+    const bus = new RedisControlBus(options.nodeId, options.prefix, connections, !("broker" in options), logger);
+    try {
+      // The subscriber re-subscribes this channel after every reconnection, as it does for broker channels.
+      await connections.subscriber.subscribe(nodeChannel(options.prefix, options.nodeId), (message) => bus.receive(message));
+    } catch (error) {
+      if (bus.ownsConnections) bus.closeConnections();
+      throw error;
+    }
+    return bus;
+  }
+
+  request(nodeId: string, message: ControlMessage, timeoutMs: number): Promise<ControlMessage> {
+    const id = crypto.randomUUID();
+    return new Promise<ControlMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new ProtocolError(ErrorCode.unavailable, `node ${nodeId} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      this.send(nodeId, { type: "request", id, from: this.nodeId, message }).catch((error) => {
+        this.settle(id)?.reject(asUnavailable(error));
+      });
+    });
+  }
+
+  onRequest(handler: ControlHandler): void {
+    this.handler = handler;
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.pending.keys()]) {
+      this.settle(id)?.reject(new ProtocolError(ErrorCode.unavailable, "the control bus is closing"));
+    }
+    await this.connections.subscriber.unsubscribe(nodeChannel(this.prefix, this.nodeId));
+    if (this.ownsConnections) this.closeConnections();
+  }
+
+  private closeConnections(): void {
+    this.connections.subscriber.close();
+    this.connections.commands.close();
+  }
+
+  private async send(nodeId: string, envelope: Envelope): Promise<void> {
+    await this.connections.commands.send("PUBLISH", [nodeChannel(this.prefix, nodeId), JSON.stringify(envelope)]);
+  }
+
+  private settle(id: string): PendingRequest | undefined {
+    const pending = this.pending.get(id);
+    if (!pending) return undefined;
+    this.pending.delete(id);
+    clearTimeout(pending.timer);
+    return pending;
+  }
+
+  private receive(text: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(text) as Envelope;
+    } catch (error) {
+      this.logger.warn("ignored a malformed control message", { error });
+      return;
+    }
+    if (envelope.type === "request") void this.answer(envelope);
+    else if (envelope.type === "answer") this.settle(envelope.id)?.resolve(envelope.message);
+    else if (envelope.type === "error") {
+      const code = knownCodes.has(envelope.code) ? (envelope.code as ErrorCode) : ErrorCode.internal;
+      this.settle(envelope.id)?.reject(new ProtocolError(code, envelope.message));
+    }
+  }
+
+  private async answer(request: Extract<Envelope, { type: "request" }>): Promise<void> {
+    let reply: Envelope;
+    try {
+      if (!this.handler) throw new ProtocolError(ErrorCode.unavailable, `node ${this.nodeId} takes no control requests`);
+      reply = { type: "answer", id: request.id, message: await this.handler(request.message) };
+    } catch (error) {
+      if (error instanceof ProtocolError) reply = { type: "error", id: request.id, code: error.code, message: error.message };
+      else {
+        // The detail stays in this node's log; the requester learns only that it failed.
+        this.logger.error("control request handler failed", { from: request.from, error });
+        reply = { type: "error", id: request.id, code: ErrorCode.internal, message: "internal server error" };
+      }
+    }
+    // An answer that cannot be sent leaves the requester to its timeout.
+    await this.send(request.from, reply).catch((error) => this.logger.warn("could not answer a control request", { from: request.from, error }));
+  }
+}

@@ -1,0 +1,374 @@
+// The Redis engine: the shared Broker contract, then several nodes on one Redis, the control bus and outages.
+
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { RedisClient, type Subprocess } from "bun";
+import type { Broker, Publication } from "../../src/broker/broker.ts";
+import { RedisBroker, channelKeys, type RedisBrokerOptions } from "../../src/broker/redis-broker.ts";
+import { RedisControlBus, nodeChannel } from "../../src/broker/redis-control-bus.ts";
+import { createLogger } from "../../src/observability/log.ts";
+import { ErrorCode, ProtocolError } from "../../src/protocol/index.ts";
+import { describeBrokerContract, waitFor } from "./broker.contract.ts";
+
+const redisUrl = process.env.TEST_REDIS_URL;
+if (!redisUrl) console.log("skipping the Redis broker tests: TEST_REDIS_URL is not set (e.g. TEST_REDIS_URL=redis://127.0.0.1:6379)");
+
+const randomPrefix = () => `agentwire-test:${crypto.randomUUID().slice(0, 8)}:`;
+
+/** Deletes every key under `prefix`, so tests leave the shared server as they found it. */
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const client = new RedisClient(url);
+  await client.connect();
+  let cursor = "0";
+  do {
+    const [next, keys] = (await client.send("SCAN", [cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, string[]];
+    cursor = next;
+    if (keys.length > 0) await client.send("DEL", keys);
+  } while (cursor !== "0");
+  client.close();
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(25);
+  }
+}
+
+/** Awaits a rejection and returns it with the time it took. */
+async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
+  const started = Date.now();
+  try {
+    await promise;
+  } catch (error) {
+    return { error, elapsedMs: Date.now() - started };
+  }
+  throw new Error("expected a rejection");
+}
+
+function expectUnavailable(result: { error: unknown; elapsedMs: number }, withinMs: number): void {
+  expect(result.error).toBeInstanceOf(ProtocolError);
+  expect((result.error as ProtocolError).code).toBe(ErrorCode.unavailable);
+  expect(result.elapsedMs).toBeLessThan(withinMs);
+}
+
+describe.skipIf(!redisUrl)("RedisBroker", () => {
+  const url = redisUrl!;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  /** Brokers sharing one fresh prefix: the nodes of one deployment. */
+  async function nodes(count: number, options: Partial<RedisBrokerOptions> = {}): Promise<RedisBroker[]> {
+    const prefix = randomPrefix();
+    cleanups.push(() => deleteKeys(url, prefix));
+    const brokers: RedisBroker[] = [];
+    for (let index = 0; index < count; index++) {
+      const broker = await RedisBroker.connect({ url, prefix, historySize: 100, historyTtlS: 60, ...options });
+      cleanups.push(() => broker.close());
+      brokers.push(broker);
+    }
+    return brokers;
+  }
+
+  function collect(broker: Broker): Publication[] {
+    const received: Publication[] = [];
+    broker.onPublication((publication) => received.push(publication));
+    return received;
+  }
+
+  describeBrokerContract("RedisBroker", async ({ historySize }) => {
+    const prefix = randomPrefix();
+    const broker = await RedisBroker.connect({ url, prefix, historySize, historyTtlS: 60 });
+    return {
+      broker,
+      cleanup: async () => {
+        await broker.close();
+        await deleteKeys(url, prefix);
+      },
+    };
+  });
+
+  test("publishes from two nodes at once share one gapless seq, and each node hears all in order", async () => {
+    const [a, b] = await nodes(2);
+    const receivedByA = collect(a!);
+    const receivedByB = collect(b!);
+    await Promise.all([a!.listen("shared"), b!.listen("shared")]);
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, index) => (index % 2 === 0 ? a! : b!).publish("shared", `{"i":${index}}`, `connection-${index}`)),
+    );
+    const expected = Array.from({ length: 200 }, (_, index) => index + 1);
+    expect(results.map((publication) => publication.seq).sort((x, y) => x - y)).toEqual(expected);
+    expect(new Set(results.map((publication) => publication.epoch)).size).toBe(1);
+    await waitFor(() => receivedByA.length === 200 && receivedByB.length === 200, 5000, "200 publications on both nodes");
+    expect(receivedByA.map((publication) => publication.seq)).toEqual(expected);
+    expect(receivedByB.map((publication) => publication.seq)).toEqual(expected);
+    const bySeq = new Map(results.map((publication) => [publication.seq, publication]));
+    for (const publication of receivedByB) expect(publication).toEqual(bySeq.get(publication.seq)!);
+  });
+
+  test("a node recovers what another node published", async () => {
+    const [a, b] = await nodes(2);
+    for (let index = 1; index <= 5; index++) await a!.publish("thread:t1", `{"i":${index}}`, "connection-a");
+    const state = await b!.state("thread:t1");
+    expect(state.seq).toBe(5);
+    const recovery = await b!.recover("thread:t1", 2, state.epoch);
+    expect(recovery.publications?.map((publication) => [publication.seq, publication.payload, publication.origin])).toEqual([
+      [3, '{"i":3}', "connection-a"],
+      [4, '{"i":4}', "connection-a"],
+      [5, '{"i":5}', "connection-a"],
+    ]);
+  });
+
+  test("two nodes asking for a fresh channel's state at once agree on one epoch", async () => {
+    const [a, b] = await nodes(2);
+    for (let round = 0; round < 20; round++) {
+      const channel = `fresh-${round}`;
+      const [fromA, fromB, recovered] = await Promise.all([a!.state(channel), b!.state(channel), b!.recover(channel, 0, "x")]);
+      expect(fromA).toEqual({ seq: 0, epoch: fromB.epoch });
+      expect(recovered.state).toEqual(fromA);
+    }
+  });
+
+  test("history size 0 keeps nothing: only a resume from the latest seq succeeds", async () => {
+    const [broker] = await nodes(1, { historySize: 0 });
+    await broker!.publish("none", "{}");
+    await broker!.publish("none", "{}");
+    const { epoch } = await broker!.state("none");
+    expect((await broker!.recover("none", 1, epoch)).publications).toBeUndefined();
+    expect((await broker!.recover("none", 2, epoch)).publications).toEqual([]);
+  });
+
+  test("a channel's keys carry the history TTL and share one hash tag", async () => {
+    const [broker] = await nodes(1, { historyTtlS: 120 });
+    await broker!.publish("ttl", "{}");
+    const keys = channelKeys(broker!.prefix, "ttl");
+    const client = new RedisClient(url);
+    await client.connect();
+    for (const key of [keys.meta, keys.history]) {
+      const ttl = (await client.send("TTL", [key])) as number;
+      expect(ttl).toBeGreaterThan(100);
+      expect(ttl).toBeLessThanOrEqual(120);
+      expect(key).toContain("{ttl}");
+    }
+    client.close();
+  });
+
+  test("a channel whose keys expired starts over with a new epoch", async () => {
+    const [broker] = await nodes(1);
+    const before = await broker!.publish("expiring", "{}");
+    const keys = channelKeys(broker!.prefix, "expiring");
+    const client = new RedisClient(url);
+    await client.connect();
+    await client.send("DEL", [keys.meta]);
+    client.close();
+    const after = await broker!.publish("expiring", "{}");
+    expect(after.seq).toBe(1);
+    expect(after.epoch).not.toBe(before.epoch);
+    expect((await broker!.recover("expiring", 0, after.epoch)).publications?.map((publication) => publication.seq)).toEqual([1]);
+  });
+
+  test("listen and unlisten of one channel interleaved without waiting end as the last call says", async () => {
+    const [broker] = await nodes(1);
+    const received = collect(broker!);
+    await Promise.all([broker!.listen("flip"), broker!.unlisten("flip"), broker!.listen("flip"), broker!.unlisten("flip"), broker!.listen("flip")]);
+    const client = new RedisClient(url);
+    await client.connect();
+    const live = channelKeys(broker!.prefix, "flip").live;
+    expect(await client.send("PUBSUB", ["NUMSUB", live])).toEqual([live, 1]);
+    await broker!.publish("flip", "{}");
+    await waitFor(() => received.length === 1);
+    await Promise.all([broker!.unlisten("flip"), broker!.listen("flip"), broker!.unlisten("flip")]);
+    expect(await client.send("PUBSUB", ["NUMSUB", live])).toEqual([live, 0]);
+    client.close();
+  });
+
+  describe("control bus", () => {
+    async function buses(): Promise<[RedisControlBus, RedisControlBus]> {
+      const [a, b] = await nodes(2);
+      const busA = await RedisControlBus.connect({ nodeId: "node-a", prefix: a!.prefix, broker: a! });
+      const busB = await RedisControlBus.connect({ nodeId: "node-b", prefix: b!.prefix, broker: b! });
+      cleanups.push(() => busA.close(), () => busB.close());
+      busB.onRequest(async (message) => {
+        if (message.refuse) throw new ProtocolError(ErrorCode.forbidden, "not yours");
+        if (message.crash) throw new Error("secret detail");
+        return { echo: message.value, answeredBy: busB.nodeId };
+      });
+      return [busA, busB];
+    }
+
+    test("a request reaches the other node and its answer comes back", async () => {
+      const [busA] = await buses();
+      expect(await busA.request("node-b", { value: 42 }, 2000)).toEqual({ echo: 42, answeredBy: "node-b" });
+      const answers = await Promise.all(Array.from({ length: 20 }, (_, value) => busA.request("node-b", { value }, 2000)));
+      expect(answers.map((answer) => answer.echo)).toEqual(Array.from({ length: 20 }, (_, value) => value));
+    });
+
+    test("a ProtocolError thrown by the handler is re-thrown with its code; anything else as internal", async () => {
+      const [busA] = await buses();
+      const refused = await rejection(busA.request("node-b", { refuse: true }, 2000));
+      expect(refused.error).toBeInstanceOf(ProtocolError);
+      expect(refused.error).toMatchObject({ code: ErrorCode.forbidden, message: "not yours" });
+      const crashed = await rejection(busA.request("node-b", { crash: true }, 2000));
+      expect(crashed.error).toMatchObject({ code: ErrorCode.internal });
+      expect((crashed.error as Error).message).not.toContain("secret");
+    });
+
+    test("no answer within the timeout, as from a node that is gone, is unavailable", async () => {
+      const [busA, busB] = await buses();
+      const nowhere = await rejection(busA.request("node-nowhere", {}, 300));
+      expectUnavailable(nowhere, 1000);
+      expect(nowhere.elapsedMs).toBeGreaterThanOrEqual(290);
+      await busB.close();
+      expectUnavailable(await rejection(busA.request("node-b", { value: 1 }, 300)), 1000);
+    });
+  });
+
+  test("after Redis drops the subscriber connections, every listened channel is subscribed again", async () => {
+    const [a, b] = await nodes(2);
+    const bus = await RedisControlBus.connect({ nodeId: "node-b", prefix: b!.prefix, broker: b! });
+    cleanups.push(() => bus.close());
+    bus.onRequest(async () => ({ ok: true }));
+    const received = collect(b!);
+    await b!.listen("kept");
+    await b!.publish("kept", '{"before":true}');
+    await waitFor(() => received.length === 1);
+
+    const admin = new RedisClient(url);
+    await admin.connect();
+    const live = channelKeys(b!.prefix, "kept").live;
+    const killed = (await admin.send("CLIENT", ["KILL", "TYPE", "pubsub"])) as number;
+    expect(killed).toBeGreaterThanOrEqual(1);
+    await eventually(async () => ((await admin.send("PUBSUB", ["NUMSUB", live])) as [string, number])[1] === 1, 5000, "re-subscription");
+    admin.close();
+
+    await a!.publish("kept", '{"after":true}');
+    await waitFor(() => received.length === 2, 3000, "a publication after the reconnect");
+    expect(received.map((publication) => publication.payload)).toEqual(['{"before":true}', '{"after":true}']);
+    await eventually(async () => (await b!.ready()) === true, 3000, "ready");
+    // The node channel of the control bus came back too.
+    const otherBus = await RedisControlBus.connect({ nodeId: "node-a", prefix: a!.prefix, broker: a! });
+    cleanups.push(() => otherBus.close());
+    expect(await otherBus.request("node-b", {}, 2000)).toEqual({ ok: true });
+  });
+
+  describe("outage", () => {
+    let server: Subprocess | undefined;
+    let port = 0;
+
+    function freePort(): number {
+      const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+      const chosen = listener.port;
+      listener.stop(true);
+      return chosen;
+    }
+
+    async function startServer(): Promise<void> {
+      server = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+        stdout: "ignore",
+        stderr: "ignore",
+      });
+      await eventually(
+        async () => {
+          const client = new RedisClient(`redis://127.0.0.1:${port}`, { autoReconnect: false, connectionTimeout: 500 });
+          try {
+            await client.connect();
+            return (await client.send("PING", [])) === "PONG";
+          } catch {
+            return false;
+          } finally {
+            client.close();
+          }
+        },
+        5000,
+        "redis-server to start",
+      );
+    }
+
+    afterAll(() => {
+      server?.kill("SIGKILL");
+    });
+
+    test("while Redis is down every call fails fast with unavailable; once it is back the same broker serves again", async () => {
+      port = freePort();
+      await startServer();
+      const warnings: string[] = [];
+      const logger = createLogger("warn", (line) => warnings.push(JSON.parse(line).msg as string));
+      const broker = await RedisBroker.connect({ url: `redis://127.0.0.1:${port}`, prefix: randomPrefix(), historySize: 10, historyTtlS: 60, logger });
+      cleanups.push(() => broker.close());
+      const received = collect(broker);
+      await broker.listen("before");
+      await broker.publish("before", '{"n":1}');
+      await waitFor(() => received.length === 1);
+
+      server!.kill("SIGKILL");
+      await server!.exited;
+
+      const calls = await Promise.all([
+        rejection(broker.publish("before", '{"n":2}')),
+        rejection(broker.state("before")),
+        rejection(broker.recover("before", 0, "x")),
+        rejection(broker.listen("during")),
+      ]);
+      for (const call of calls) expectUnavailable(call, 3000);
+      expect((calls[0]!.error as ProtocolError).message).toBe("the broker (Redis) is unavailable; retry later");
+      const askedAt = Date.now();
+      expect(await broker.ready()).toBe(false);
+      expect(Date.now() - askedAt).toBeLessThan(1000);
+      // Still failing, still fast, a while into the outage.
+      await Bun.sleep(1500);
+      expectUnavailable(await rejection(broker.publish("before", "{}")), 3000);
+
+      await startServer();
+      await eventually(() => broker.ready(), 10_000, "the broker to reconnect");
+      // The restarted server lost everything, so the channel starts a new epoch at seq 1.
+      const published = await broker.publish("before", '{"n":3}');
+      expect(published.seq).toBe(1);
+      await waitFor(() => received.length === 2, 3000, "delivery on a channel listened before the outage");
+      expect(received[1]!.payload).toBe('{"n":3}');
+      await broker.listen("during");
+      await broker.publish("during", "{}");
+      await waitFor(() => received.length === 3);
+      expect(warnings).toContain("Redis connection lost; reconnecting");
+      expect(warnings).toContain("Redis subscriber reconnected; publications sent meanwhile were not pushed to this node");
+    }, 30_000);
+
+    test("a Redis that stops answering without closing the socket fails calls after the command timeout, not never", async () => {
+      if (!server || server.exitCode !== null) await startServer();
+      const broker = await RedisBroker.connect({
+        url: `redis://127.0.0.1:${port}`,
+        prefix: randomPrefix(),
+        historySize: 10,
+        historyTtlS: 60,
+        commandTimeoutMs: 500,
+      });
+      cleanups.push(() => broker.close());
+      const received = collect(broker);
+      await broker.listen("frozen");
+      server!.kill("SIGSTOP");
+      try {
+        const calls = await Promise.all([rejection(broker.publish("frozen", "{}")), rejection(broker.listen("other"))]);
+        for (const call of calls) expectUnavailable(call, 1500);
+        expect(await broker.ready()).toBe(false);
+      } finally {
+        server!.kill("SIGCONT");
+      }
+      await eventually(() => broker.ready(), 10_000, "the broker to serve again");
+      await broker.publish("frozen", '{"thawed":true}');
+      await waitFor(() => received.some((publication) => publication.payload === '{"thawed":true}'), 3000, "delivery after the freeze");
+    }, 30_000);
+  });
+
+  test("connecting to a Redis that is not there fails with unavailable", async () => {
+    const result = await rejection(
+      RedisBroker.connect({ url: "redis://127.0.0.1:1", prefix: randomPrefix(), historySize: 1, historyTtlS: 1, commandTimeoutMs: 500 }),
+    );
+    expectUnavailable(result, 2000);
+  });
+
+  test("node channels are named after the prefix and node id", () => {
+    expect(nodeChannel("p:", "n1")).toBe("p:node:n1");
+  });
+});
