@@ -2,7 +2,21 @@
 
 export type Glob = RegExp;
 
+// Tokens repeat the same few globs across many connections; one compiled RegExp serves them all.
+const compiled = new Map<string, Glob>();
+const MAX_COMPILED = 10_000;
+
 export function compileGlob(pattern: string): Glob {
+  let glob = compiled.get(pattern);
+  if (!glob) {
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+    glob = buildGlob(pattern);
+    compiled.set(pattern, glob);
+  }
+  return glob;
+}
+
+function buildGlob(pattern: string): Glob {
   const source = pattern
     .split("*")
     .map((part) => part.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&"))

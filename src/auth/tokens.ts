@@ -19,13 +19,27 @@ export interface TokenService {
   sign(claims: Omit<Claims, "exp">, ttlSeconds?: number): Promise<string>;
 }
 
+// A user's tabs and reconnects present the same token again and again: one verified Principal
+// serves them all (memory is per connection), re-checked for expiry on every use.
+const MAX_CACHED_TOKENS = 10_000;
+
 export function createTokenService(secret: string): TokenService {
   const signer = jwt({ name: "jwt", secret, alg: "HS256" }).decorator.jwt;
+  const verified = new Map<string, Principal>();
   return {
     async verify(token) {
+      const cached = verified.get(token);
+      if (cached) {
+        if (cached.exp === undefined || cached.exp * 1000 > Date.now()) return cached;
+        verified.delete(token);
+        return undefined;
+      }
       const payload = await signer.verify(token, { algorithms: ["HS256"] });
       if (!payload || !claimsCheck.Check(payload)) return undefined;
-      return principalOf(payload);
+      const principal = principalOf(payload);
+      if (verified.size >= MAX_CACHED_TOKENS) verified.delete(verified.keys().next().value!);
+      verified.set(token, principal);
+      return principal;
     },
     async sign(claims, ttlSeconds) {
       const exp = ttlSeconds === undefined ? undefined : Math.floor(Date.now() / 1000) + ttlSeconds;

@@ -59,9 +59,15 @@ interface Pending {
   bytes: number;
 }
 
-interface Interest {
+/**
+ * What this node holds for one channel: its live local subscribers (one session stored bare, since
+ * most channels have one and a Set costs ~300 bytes), how many local subscriptions (pending
+ * included) keep the broker listening, and that listen.
+ */
+interface ChannelEntry {
+  live: Session | Set<Session> | undefined;
   count: number;
-  listening: Promise<void> | undefined;
+  listening: Promise<void> | "listening" | undefined;
 }
 
 export class Gateway {
@@ -74,9 +80,8 @@ export class Gateway {
   private readonly broker: Broker;
   private readonly fanout: Fanout;
   private readonly sessions = new Map<string, Session>();
-  private readonly subscribers = new Map<string, Set<Session>>();
+  private readonly channels = new Map<string, ChannelEntry>();
   private readonly pending = new Map<string, Map<Session, Pending>>();
-  private readonly interest = new Map<string, Interest>();
   private subscriptionCount = 0;
   private readonly tickTimer: Timer;
 
@@ -90,6 +95,7 @@ export class Gateway {
     this.metrics = deps.metrics;
     this.chat = deps.chat;
     this.broker.onPublication((publication) => this.deliver(publication));
+    // At most a second apart: token expiry is checked here too.
     const tickMs = Math.max(25, Math.min(1000, (Math.min(this.config.pingIntervalS, this.config.idleTimeoutS) * 1000) / 4));
     this.tickTimer = setInterval(() => this.tick(Date.now()), tickMs);
     this.tickTimer.unref();
@@ -125,12 +131,12 @@ export class Gateway {
    * with publications that arrive meanwhile held back and delivered after the replay, none twice.
    */
   async subscribe(session: Session, channel: string, request: SubscribeRequest): Promise<void> {
-    if (session.channels.has(channel)) {
+    if (session.isSubscribed(channel)) {
       // A repeated subscribe starts over: leave the live topic until the new ack and replay are sent.
       session.transport.unsubscribe(channel);
-      this.subscribers.get(channel)?.delete(session);
+      this.removeLive(channel, session);
     } else {
-      session.channels.add(channel);
+      session.addChannel(channel);
       this.subscriptionCount++;
       this.metrics.subscriptions.set(this.subscriptionCount);
       this.acquire(channel);
@@ -158,9 +164,7 @@ export class Gateway {
         last = publication.seq;
       }
       session.transport.subscribe(channel);
-      let live = this.subscribers.get(channel);
-      if (!live) this.subscribers.set(channel, (live = new Set()));
-      live.add(session);
+      this.addLive(channel, session);
     } catch (error) {
       if (this.pending.get(channel)?.get(session) === pending) this.unsubscribe(session, channel);
       throw error;
@@ -168,11 +172,10 @@ export class Gateway {
   }
 
   unsubscribe(session: Session, channel: string): void {
-    if (!session.channels.delete(channel)) return;
+    if (!session.removeChannel(channel)) return;
     this.removePending(channel, session);
     if (!session.closed) session.transport.unsubscribe(channel);
-    const live = this.subscribers.get(channel);
-    if (live?.delete(session) && live.size === 0) this.subscribers.delete(channel);
+    this.removeLive(channel, session);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     this.releaseInterest(channel);
@@ -181,7 +184,7 @@ export class Gateway {
   /** Forget a closed session. */
   release(session: Session): void {
     if (!this.sessions.delete(session.id)) return;
-    for (const channel of [...session.channels]) this.unsubscribe(session, channel);
+    for (const channel of session.channels()) this.unsubscribe(session, channel);
     this.metrics.connections.set(this.sessions.size);
     this.logger.debug("connection closed", { connection_id: session.id, user_id: session.principal?.sub });
   }
@@ -217,40 +220,65 @@ export class Gateway {
         if (pending.bytes > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
       }
     }
-    const live = this.subscribers.get(channel);
+    const live = this.channels.get(channel)?.live;
     if (!live) return;
     const frame = publicationFrame(channel, publication.seq, publication.payload);
     // Publishing through the origin's own socket leaves it out, as the protocol requires.
     const origin = publication.origin === undefined ? undefined : this.sessions.get(publication.origin);
     const status = origin && !origin.closed ? origin.transport.publish(channel, frame) : this.fanout.publish(channel, frame);
-    if (status === -1) for (const session of live) this.checkSlowConsumer(session);
+    if (status !== -1) return;
+    if (live instanceof Set) for (const session of live) this.checkSlowConsumer(session);
+    else this.checkSlowConsumer(live);
+  }
+
+  private addLive(channel: string, session: Session): void {
+    const entry = this.channels.get(channel);
+    if (!entry) return;
+    if (!entry.live) entry.live = session;
+    else if (entry.live instanceof Set) entry.live.add(session);
+    else if (entry.live !== session) entry.live = new Set([entry.live, session]);
+  }
+
+  private removeLive(channel: string, session: Session): void {
+    const entry = this.channels.get(channel);
+    if (!entry?.live) return;
+    if (entry.live === session) entry.live = undefined;
+    else if (entry.live instanceof Set) {
+      entry.live.delete(session);
+      if (entry.live.size === 1) entry.live = entry.live.values().next().value;
+    }
   }
 
   private acquire(channel: string): void {
-    const interest = this.interest.get(channel);
-    if (interest) interest.count++;
-    else this.interest.set(channel, { count: 1, listening: undefined });
+    const entry = this.channels.get(channel);
+    if (entry) entry.count++;
+    else this.channels.set(channel, { live: undefined, count: 1, listening: undefined });
   }
 
   private listen(channel: string): Promise<void> {
-    const interest = this.interest.get(channel);
-    if (!interest) return Promise.resolve();
-    if (!interest.listening) {
+    const entry = this.channels.get(channel);
+    if (!entry || entry.listening === "listening") return Promise.resolve();
+    if (!entry.listening) {
       const listening = this.broker.listen(channel);
-      interest.listening = listening;
-      // A failed listen is tried again by the next subscriber.
-      listening.catch(() => {
-        if (interest.listening === listening) interest.listening = undefined;
-      });
+      entry.listening = listening;
+      // Once confirmed, drop the promise (memory per channel); a failed listen is retried by the next subscriber.
+      listening.then(
+        () => {
+          if (entry.listening === listening) entry.listening = "listening";
+        },
+        () => {
+          if (entry.listening === listening) entry.listening = undefined;
+        },
+      );
     }
-    return interest.listening;
+    return entry.listening;
   }
 
   private releaseInterest(channel: string): void {
-    const interest = this.interest.get(channel);
-    if (!interest || --interest.count > 0) return;
-    this.interest.delete(channel);
-    if (interest.listening) {
+    const entry = this.channels.get(channel);
+    if (!entry || --entry.count > 0) return;
+    this.channels.delete(channel);
+    if (entry.listening) {
       this.broker.unlisten(channel).catch((error) => this.logger.warn("unlisten failed", { channel, error }));
     }
   }
@@ -260,11 +288,15 @@ export class Gateway {
     if (waiting?.delete(session) && waiting.size === 0) this.pending.delete(channel);
   }
 
-  /** Server pings for quiet connections, idle closes and the slow-consumer sweep. */
+  /** Token expiry, server pings for quiet connections, idle closes and the slow-consumer sweep. */
   private tick(now: number): void {
     const pingMs = this.config.pingIntervalS * 1000;
     const idleMs = this.config.idleTimeoutS * 1000;
     for (const session of this.sessions.values()) {
+      if (now >= session.expiresAt) {
+        session.close(CloseCode.policyViolation, "token expired");
+        continue;
+      }
       const quiet = now - session.lastFrameAt;
       if (quiet >= idleMs) {
         session.close(CloseCode.goingAway, "idle timeout");
@@ -272,7 +304,7 @@ export class Gateway {
       }
       if (quiet >= pingMs && now - session.lastPingAt >= pingMs) {
         session.lastPingAt = now;
-        session.transport.ping();
+        session.transport.sendPing();
       }
       this.checkSlowConsumer(session);
     }

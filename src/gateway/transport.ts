@@ -3,14 +3,14 @@
 export interface Transport {
   /** Bytes sent, -1 when queued under backpressure, 0 when dropped. */
   send(text: string): number;
-  close(code: number, reason: string): void;
+  end(code: number, reason: string): void;
   /** Join the native topic so fan-out reaches this socket. */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   /** Publish to the topic's sockets, this one excepted. */
   publish(topic: string, text: string): number;
   bufferedAmount(): number;
-  ping(): void;
+  sendPing(): void;
 }
 
 export interface Fanout {

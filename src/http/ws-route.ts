@@ -9,12 +9,19 @@ import type { Session } from "../gateway/session.ts";
 import type { Transport } from "../gateway/transport.ts";
 import { ErrorCode, ProtocolError } from "../protocol/index.ts";
 
-class BunTransport implements Transport {
+/**
+ * The socket as the gateway's Transport, and (as the socket's `data`, replacing Elysia's once open)
+ * the receiver of its events: frames reach the session raw, since Elysia would JSON-parse them and
+ * answer with its own error frames, and Elysia's upgrade context is released for the GC. One object
+ * per connection for both roles, because memory is per connection.
+ */
+class BunSocket implements Transport {
+  session!: Session;
   constructor(private readonly socket: ServerWebSocket<unknown>) {}
   send(text: string): number {
     return this.socket.sendText(text);
   }
-  close(code: number, reason: string): void {
+  end(code: number, reason: string): void {
     this.socket.close(code, reason);
   }
   subscribe(topic: string): void {
@@ -29,15 +36,10 @@ class BunTransport implements Transport {
   bufferedAmount(): number {
     return this.socket.getBufferedAmount();
   }
-  ping(): void {
+  sendPing(): void {
     this.socket.ping();
   }
-}
-
-// Replaces Elysia's per-socket data once open: frames reach the session raw (Elysia would JSON-parse
-// them and validate with its own error frames), and the upgrade context is released for the GC.
-class SocketHandlers {
-  constructor(private readonly session: Session) {}
+  // Bun's socket events, called with the socket first by Elysia's handlers.
   message(_socket: unknown, message: string | Buffer): void {
     this.session.receive(message);
   }
@@ -65,9 +67,10 @@ export function wsRoute(gateway: Gateway, tokens: TokenService) {
     open(ws) {
       const socket = ws.raw as ServerWebSocket<{ principal?: Principal }>;
       const principal = socket.data.principal;
-      const session = gateway.open(crypto.randomUUID(), new BunTransport(socket as ServerWebSocket<unknown>));
-      (socket as ServerWebSocket<unknown>).data = new SocketHandlers(session);
-      session.start(principal);
+      const adapter = new BunSocket(socket as ServerWebSocket<unknown>);
+      adapter.session = gateway.open(crypto.randomUUID(), adapter);
+      (socket as ServerWebSocket<unknown>).data = adapter;
+      adapter.session.start(principal);
     },
   });
 }
