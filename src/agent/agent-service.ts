@@ -126,7 +126,7 @@ export class AgentService implements ChatHandler {
     }
     const threadId = thread?.id ?? crypto.randomUUID();
     const channel = threadChannel(threadId);
-    if (session && !session.channels.has(channel) && session.channels.size >= this.deps.config.maxSubscriptions) {
+    if (session && !session.isSubscribed(channel) && session.subscriptionCount >= this.deps.config.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.tooManySubscriptions, `at most ${this.deps.config.maxSubscriptions} subscriptions per connection, the thread's included`);
     }
     // Checked and reserved in one synchronous step, so two sends cannot both pass.
@@ -280,7 +280,9 @@ export class AgentService implements ChatHandler {
     return run;
   }
 
+  /** Forgets a run; safe to call twice. */
   private release(run: ActiveRun): void {
+    if (this.runsByMessage.get(run.messageId) !== run) return;
     this.runsByThread.delete(run.threadId);
     this.runsByMessage.delete(run.messageId);
     const running = (this.runsPerUser.get(run.ownerId) ?? 1) - 1;
@@ -299,6 +301,8 @@ export class AgentService implements ChatHandler {
       logger: log,
       coalesceMs: config.coalesceMs,
       checkpointMs: config.checkpointMs,
+      // Released before the final event goes out, so a send reacting to it is not a conflict.
+      onFinalStored: () => this.release(run),
     });
     const steps = runAgent(
       { threadId: run.threadId, userId: run.ownerId, messages, useReasoning },

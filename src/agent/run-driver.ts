@@ -14,6 +14,8 @@ export interface RunDriverDeps {
   logger: Logger;
   coalesceMs: number;
   checkpointMs: number;
+  /** Called once the final state is stored, before the final event goes out. */
+  onFinalStored?(): void;
 }
 
 type DeltaStep = Extract<RunStep, { type: "reasoning" | "response" }>;
@@ -70,6 +72,15 @@ export class RunDriver {
           continue;
         }
         this.flushDelta();
+        if (step.type === "final") {
+          // Stored before it is announced: a client reacting to the final event (reading the thread,
+          // sending again) must find the run finished on every node. The stored seq still names the
+          // previous event, so a snapshot read in between replays the final event rather than missing it.
+          await this.published;
+          this.state.finish(step);
+          await this.checkpoint();
+          this.deps.onFinalStored?.();
+        }
         this.enqueue(step);
         // Non-delta steps wait for their publication: ordering with tools, and backpressure on the broker.
         await this.published;

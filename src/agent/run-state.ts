@@ -37,12 +37,17 @@ export class RunState {
         this.sources = [...this.sources, ...step.sources];
         break;
       case "final":
-        this.content = step.text;
-        this.usage = step.usage;
-        this.status = step.outcome;
-        if (step.outcome === "error") this.error = { message: step.message, details: step.details };
+        this.finish(step);
         break;
     }
+  }
+
+  /** The outcome of the run, applied before its final event is published. */
+  finish(step: Extract<RunStep, { type: "final" }>): void {
+    this.content = step.text;
+    this.usage = step.usage;
+    this.status = step.outcome;
+    if (step.outcome === "error") this.error = { message: step.message, details: step.details };
   }
 
   patch(): MessagePatch {
