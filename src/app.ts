@@ -23,6 +23,7 @@ import { wsRoute } from "./http/ws-route.ts";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
 import { ErrorCode, ProtocolError } from "./protocol/index.ts";
+import { PostgresStorage } from "./storage/postgres/postgres-storage.ts";
 import { SqliteStorage } from "./storage/sqlite/sqlite-storage.ts";
 import type { Storage } from "./storage/storage.ts";
 
@@ -51,10 +52,8 @@ export interface App {
   stop(): Promise<void>;
 }
 
-export function openStorage(config: Config): Storage {
-  if (config.databaseUrl) {
-    throw new Error("DATABASE_URL: PostgreSQL storage is not part of this build yet; unset it to use the embedded SQLite database");
-  }
+export async function openStorage(config: Config): Promise<Storage> {
+  if (config.databaseUrl) return PostgresStorage.open(config.databaseUrl);
   return SqliteStorage.open(join(config.dataDir, "agentwire.db"));
 }
 
@@ -79,7 +78,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   }
   const { secret, generated } = loadSecret(config.jwtSecret, config.dataDir);
   const tokens = createTokenService(secret);
-  const storage = parts.storage ?? openStorage(config);
+  const storage = parts.storage ?? (await openStorage(config));
   // The embedded database belongs to this process alone, so whatever is unfinished was cut off by
   // its previous run; a shared database is reaped by lease expiry instead (below).
   if (storage.dialect === "sqlite") {

@@ -46,7 +46,7 @@ async function token(config: Config, command: Command): Promise<void> {
 }
 
 async function migrate(config: Config): Promise<void> {
-  const storage = openStorage(config);
+  const storage = await openStorage(config);
   await storage.close();
   console.log(`database migrated (${storage.dialect})`);
 }

@@ -1,0 +1,199 @@
+// The behaviour every Storage implementation shares, declared once and run against each dialect.
+
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { ActiveRunConflictError, type Storage } from "../../src/storage/storage.ts";
+
+export interface OpenedStorage {
+  storage: Storage;
+  /** Closes the storage and removes everything it created. */
+  cleanup(): Promise<void>;
+}
+
+/** Declares the contract tests; each test gets a fresh, empty storage from `open`. */
+export function describeStorageContract(name: string, open: () => Promise<OpenedStorage>): void {
+  describe(name, () => {
+    let opened: OpenedStorage;
+    let storage: Storage;
+    beforeEach(async () => {
+      opened = await open();
+      storage = opened.storage;
+    });
+    afterEach(async () => {
+      await opened.cleanup();
+    });
+
+    describe("threads", () => {
+      test("create, read, owner lookup, list newest first, delete with messages", async () => {
+        const first = await storage.createThread({ ownerId: "alice", title: "first" });
+        await Bun.sleep(2);
+        const second = await storage.createThread({ ownerId: "alice", title: "second" });
+        await storage.createThread({ ownerId: "bob" });
+        expect(await storage.threadOwner(first.id)).toBe("alice");
+        expect(await storage.threadOwner("missing")).toBeUndefined();
+        expect((await storage.listThreads("alice")).map((t) => t.id)).toEqual([second.id, first.id]);
+        await storage.insertMessage({ id: "m1", threadId: first.id, ownerId: "alice", role: "user", content: "hi", status: "completed" });
+        expect(await storage.deleteThread(first.id)).toBe(true);
+        expect(await storage.getMessage("m1")).toBeUndefined();
+        expect(await storage.deleteThread(first.id)).toBe(false);
+      });
+
+      test("a renamed or touched thread moves to the top of the list", async () => {
+        const first = await storage.createThread({ ownerId: "alice" });
+        await Bun.sleep(2);
+        const second = await storage.createThread({ ownerId: "alice" });
+        await Bun.sleep(2);
+        await storage.updateThread(first.id, { title: "renamed" });
+        expect((await storage.listThreads("alice")).map((t) => t.id)).toEqual([first.id, second.id]);
+        expect((await storage.getThread(first.id))!.title).toBe("renamed");
+        await Bun.sleep(2);
+        await storage.updateThread(second.id, { touch: true });
+        expect((await storage.listThreads("alice", 1)).map((t) => t.id)).toEqual([second.id]);
+      });
+    });
+
+    describe("messages", () => {
+      test("insert, update with JSON columns, list in order", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "u1", threadId: thread.id, ownerId: "alice", role: "user", content: "q", status: "completed" });
+        await storage.insertMessage({ id: "a1", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        await storage.updateMessage("a1", { content: "answer", status: "completed", usage: { prompt_tokens: 3, completion_tokens: 5 }, toolCalls: [{ call_id: "c" }] });
+        const listed = await storage.listMessages(thread.id);
+        expect(listed.map((m) => m.id)).toEqual(["u1", "a1"]);
+        expect(listed[1]).toMatchObject({ content: "answer", status: "completed", usage: { prompt_tokens: 3, completion_tokens: 5 }, toolCalls: [{ call_id: "c" }] });
+      });
+
+      test("inserted returns what a read returns, JSON values of every kind included", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        const inserted = await storage.insertMessage({
+          id: "j",
+          threadId: thread.id,
+          ownerId: "alice",
+          role: "assistant",
+          content: "x",
+          status: "error",
+          reasoning: "because",
+          toolCalls: [{ name: "calculator", arguments: '{"expression":"1+1"}' }],
+          sources: [],
+          usage: 42,
+          error: "a plain string",
+          nodeId: "node-1",
+          leaseExpiresAt: new Date(Date.now() + 60_000),
+        });
+        const read = await storage.getMessage("j");
+        expect(read).toEqual(inserted);
+        expect(read).toMatchObject({ toolCalls: [{ name: "calculator", arguments: '{"expression":"1+1"}' }], sources: [], usage: 42, error: "a plain string" });
+        expect(read!.createdAt).toBeInstanceOf(Date);
+      });
+
+      test("messages written back to back list in the order written", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        const ids = Array.from({ length: 30 }, (_, index) => `m${String(index).padStart(2, "0")}`).reverse();
+        for (const id of ids) await storage.insertMessage({ id, threadId: thread.id, ownerId: "alice", role: "user", content: id, status: "completed" });
+        expect((await storage.listMessages(thread.id)).map((m) => m.id)).toEqual(ids);
+        expect((await storage.threadSnapshot(thread.id))!.messages.map((m) => m.id)).toEqual(ids);
+      });
+
+      test("unfinished messages become interrupted with their partial text", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        const other = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "s", threadId: thread.id, ownerId: "alice", role: "assistant", content: "partial", status: "streaming" });
+        await storage.insertMessage({ id: "w", threadId: other.id, ownerId: "alice", role: "assistant", content: "", status: "awaiting_approval" });
+        await storage.insertMessage({ id: "d", threadId: thread.id, ownerId: "alice", role: "assistant", content: "done", status: "completed" });
+        expect(await storage.interruptUnfinished()).toBe(2);
+        const all = [...(await storage.listMessages(thread.id)), ...(await storage.listMessages(other.id))];
+        const byId = Object.fromEntries(all.map((m) => [m.id, m]));
+        expect(byId.s).toMatchObject({ status: "interrupted", content: "partial" });
+        expect(byId.w!.status).toBe("interrupted");
+        expect(byId.d!.status).toBe("completed");
+      });
+    });
+
+    describe("search and checkpoints", () => {
+      test("full-text search finds the owner's messages only, follows content updates and deletes", async () => {
+        const mine = await storage.createThread({ ownerId: "alice", title: "Trip planning" });
+        const theirs = await storage.createThread({ ownerId: "bob", title: "Bob's" });
+        await storage.insertMessage({ id: "m1", threadId: mine.id, ownerId: "alice", role: "user", content: "Book a train to Zürich", status: "completed" });
+        await storage.insertMessage({ id: "m2", threadId: mine.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        await storage.insertMessage({ id: "b1", threadId: theirs.id, ownerId: "bob", role: "user", content: "train times", status: "completed" });
+        await storage.updateMessage("m2", { content: "The night train leaves at 22:10" });
+        const hits = await storage.searchMessages("alice", "train", 10);
+        expect(hits.map((hit) => hit.messageId).sort()).toEqual(["m1", "m2"]);
+        expect(hits[0]!.threadTitle).toBe("Trip planning");
+        expect((await storage.searchMessages("alice", "zurich", 10)).map((hit) => hit.messageId)).toEqual(["m1"]);
+        expect(await storage.searchMessages("alice", '" OR * NEAR(', 10)).toEqual([]);
+        expect(await storage.searchMessages("alice", "", 10)).toEqual([]);
+        await storage.deleteThread(mine.id);
+        expect(await storage.searchMessages("alice", "train", 10)).toEqual([]);
+      });
+
+      test("search requires every word, splits at punctuation, ranks and limits, and cuts a snippet", async () => {
+        const thread = await storage.createThread({ ownerId: "alice", title: "code" });
+        const filler = Array.from({ length: 60 }, (_, index) => `word${index}`).join(" ");
+        await storage.insertMessage({ id: "path", threadId: thread.id, ownerId: "alice", role: "user", content: "Open src/app.ts and the README", status: "completed" });
+        await storage.insertMessage({ id: "long", threadId: thread.id, ownerId: "alice", role: "assistant", content: `${filler} the deploy guide ${filler}`, status: "completed" });
+        await storage.insertMessage({ id: "many", threadId: thread.id, ownerId: "alice", role: "user", content: "deploy deploy deploy the guide", status: "completed" });
+        expect((await storage.searchMessages("alice", "app", 10)).map((hit) => hit.messageId)).toEqual(["path"]);
+        expect((await storage.searchMessages("alice", "README app", 10)).map((hit) => hit.messageId)).toEqual(["path"]);
+        expect(await storage.searchMessages("alice", "readme missing", 10)).toEqual([]);
+        const deploy = await storage.searchMessages("alice", "deploy", 10);
+        expect(deploy.map((hit) => hit.messageId)).toEqual(["many", "long"]);
+        expect(deploy[1]!.snippet).toContain("deploy");
+        expect(deploy[1]!.snippet.startsWith("…")).toBe(true);
+        expect(deploy[1]!.snippet.length).toBeLessThan(200);
+        expect(deploy[1]).toMatchObject({ threadId: thread.id, threadTitle: "code", role: "assistant" });
+        expect(deploy[1]!.createdAt).toBeInstanceOf(Date);
+        expect(await storage.searchMessages("alice", "deploy", 1)).toHaveLength(1);
+      });
+
+      test("a checkpoint saves message progress and the thread's reflected event together", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        expect(thread.eventSeq).toBeNull();
+        await storage.insertMessage({ id: "a", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        await storage.checkpoint({ messageId: "a", patch: { content: "partial" }, threadId: thread.id, eventSeq: 7, eventEpoch: "e1" });
+        expect((await storage.getMessage("a"))!.content).toBe("partial");
+        expect(await storage.getThread(thread.id)).toMatchObject({ eventSeq: 7, eventEpoch: "e1" });
+        const snapshot = await storage.threadSnapshot(thread.id);
+        expect(snapshot!.thread).toMatchObject({ id: thread.id, eventSeq: 7, eventEpoch: "e1" });
+        expect(snapshot!.messages.map((m) => [m.id, m.content])).toEqual([["a", "partial"]]);
+        expect(await storage.threadSnapshot("missing")).toBeUndefined();
+      });
+    });
+
+    describe("run leases", () => {
+      test("one unfinished assistant message per thread: a second is an ActiveRunConflictError", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "r1", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        await expect(
+          storage.insertMessage({ id: "r2", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" }),
+        ).rejects.toBeInstanceOf(ActiveRunConflictError);
+        await storage.updateMessage("r1", { status: "completed" });
+        await storage.insertMessage({ id: "r3", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+      });
+
+      test("a duplicate message id is not mistaken for an active-run conflict", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "same", threadId: thread.id, ownerId: "alice", role: "user", content: "", status: "completed" });
+        const duplicate = storage.insertMessage({ id: "same", threadId: thread.id, ownerId: "alice", role: "user", content: "", status: "completed" });
+        await expect(duplicate).rejects.toThrow();
+        await expect(duplicate).rejects.not.toBeInstanceOf(ActiveRunConflictError);
+      });
+
+      test("renewed leases hold; expired ones are reaped once, as interrupted", async () => {
+        const a = await storage.createThread({ ownerId: "alice" });
+        const b = await storage.createThread({ ownerId: "alice" });
+        const past = new Date(Date.now() - 1000);
+        await storage.insertMessage({ id: "n1", threadId: a.id, ownerId: "alice", role: "assistant", content: "x", status: "streaming", nodeId: "node-1", leaseExpiresAt: past });
+        await storage.insertMessage({ id: "n2", threadId: b.id, ownerId: "alice", role: "assistant", content: "y", status: "awaiting_approval", nodeId: "node-2", leaseExpiresAt: past });
+        await storage.renewLeases("node-1", new Date(Date.now() + 60_000));
+        const reaped = await storage.reapExpiredRuns(new Date());
+        expect(reaped.map((message) => [message.id, message.status, message.content])).toEqual([["n2", "interrupted", "y"]]);
+        expect(await storage.reapExpiredRuns(new Date())).toEqual([]);
+        expect((await storage.getMessage("n1"))!.status).toBe("streaming");
+      });
+    });
+
+    test("ping answers while the storage is open", async () => {
+      await storage.ping();
+    });
+  });
+}
