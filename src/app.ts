@@ -13,6 +13,8 @@ import { loadSecret } from "./auth/secret.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
 import type { Broker } from "./broker/broker.ts";
 import { LocalControlBus, type ControlBus } from "./broker/control-bus.ts";
+import { RedisBroker } from "./broker/redis-broker.ts";
+import { RedisControlBus } from "./broker/redis-control-bus.ts";
 import { MemoryBroker } from "./broker/memory-broker.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
@@ -71,11 +73,31 @@ export function createModel(config: Config, logger: Logger): ModelClient {
   });
 }
 
+/** The broker and the control bus: Redis shared by every node, or in memory for a single node. */
+export async function openEngine(config: Config, nodeId: string, logger: Logger): Promise<{ broker: Broker; controlBus: ControlBus }> {
+  if (config.redisUrl) {
+    const broker = await RedisBroker.connect({
+      url: config.redisUrl,
+      prefix: config.redisPrefix,
+      historySize: config.historySize,
+      historyTtlS: config.historyTtlS,
+      logger,
+    });
+    const controlBus = await RedisControlBus.connect({ nodeId, prefix: config.redisPrefix, broker, logger });
+    return { broker, controlBus };
+  }
+  const broker = new MemoryBroker({
+    historySize: config.historySize,
+    historyTtlS: config.historyTtlS,
+    historyMaxBytes: config.historyMaxBytes,
+    historyMaxChannels: config.historyMaxChannels,
+  });
+  return { broker, controlBus: new LocalControlBus(nodeId) };
+}
+
 export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
   const logger = parts.logger ?? createLogger(config.logLevel);
-  if (config.redisUrl && !parts.broker) {
-    throw new Error("REDIS_URL: the Redis engine is not part of this build yet; unset it to run one node with the in-memory broker");
-  }
+  const nodeId = crypto.randomUUID();
   const { secret, generated } = loadSecret(config.jwtSecret, config.dataDir);
   const tokens = createTokenService(secret);
   const storage = parts.storage ?? (await openStorage(config));
@@ -85,14 +107,9 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     const interrupted = await storage.interruptUnfinished();
     if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
   }
-  const broker =
-    parts.broker ??
-    new MemoryBroker({
-      historySize: config.historySize,
-      historyTtlS: config.historyTtlS,
-      historyMaxBytes: config.historyMaxBytes,
-      historyMaxChannels: config.historyMaxChannels,
-    });
+  const { broker, controlBus } = parts.broker
+    ? { broker: parts.broker, controlBus: parts.controlBus ?? new LocalControlBus(nodeId) }
+    : await openEngine(config, nodeId, logger);
 
   const registry = new Registry();
   const metrics = createGatewayMetrics(registry);
@@ -116,7 +133,6 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   if (model.name === "demo") {
     logger.warn("no model provider configured: runs use the built-in demo model. Set OPENAI_API_KEY (and OPENAI_BASE_URL, AGENT_MODEL for other providers) to use a real one");
   }
-  const controlBus = parts.controlBus ?? new LocalControlBus(crypto.randomUUID());
   const agent = new AgentService({ config, storage, gateway, model, tools: defaultToolRegistry(), logger, controlBus });
   gateway.chat = agent;
   if (storage.dialect !== "sqlite") await agent.leases.reap();
@@ -153,7 +169,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const port = server.port!;
   const displayHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
   const url = `http://${displayHost}:${port}`;
-  logger.info("agentwire listening", { url, ws: `ws://${displayHost}:${port}/ws`, storage: storage.dialect, broker: "memory", model: model.name });
+  logger.info("agentwire listening", { url, ws: `ws://${displayHost}:${port}/ws`, storage: storage.dialect, broker: config.redisUrl ? "redis" : "memory", node: nodeId, model: model.name });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -14,6 +14,7 @@ const settings = {
   dataDir: { env: "DATA_DIR", schema: Type.String({ minLength: 1 }), default: "./data" },
   databaseUrl: { env: "DATABASE_URL", schema: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })), default: undefined },
   redisUrl: { env: "REDIS_URL", schema: Type.Optional(Type.String({ pattern: "^rediss?://" })), default: undefined },
+  redisPrefix: { env: "REDIS_PREFIX", schema: Type.String({ minLength: 1, maxLength: 64 }), default: "agentwire:" },
   openaiBaseUrl: { env: "OPENAI_BASE_URL", schema: Type.Optional(Type.String({ pattern: "^https?://" })), default: undefined },
   openaiApiKey: { env: "OPENAI_API_KEY", schema: Type.Optional(Type.String()), default: undefined },
   agentModel: { env: "AGENT_MODEL", schema: Type.String({ minLength: 1 }), default: "gpt-4o-mini" },

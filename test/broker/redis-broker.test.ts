@@ -7,35 +7,13 @@ import { RedisBroker, channelKeys, type RedisBrokerOptions } from "../../src/bro
 import { RedisControlBus, nodeChannel } from "../../src/broker/redis-control-bus.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { ErrorCode, ProtocolError } from "../../src/protocol/index.ts";
+import { deleteRedisKeys, eventually, explainSkip, freePort, randomPrefix, testRedisUrl } from "../helpers/services.ts";
 import { describeBrokerContract, waitFor } from "./broker.contract.ts";
 
-const redisUrl = process.env.TEST_REDIS_URL;
-if (!redisUrl) console.log("skipping the Redis broker tests: TEST_REDIS_URL is not set (e.g. TEST_REDIS_URL=redis://127.0.0.1:6379)");
+const redisUrl = testRedisUrl;
+explainSkip("the Redis broker tests", ["redis"]);
+const deleteKeys = deleteRedisKeys;
 
-const randomPrefix = () => `agentwire-test:${crypto.randomUUID().slice(0, 8)}:`;
-
-/** Deletes every key under `prefix`, so tests leave the shared server as they found it. */
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const client = new RedisClient(url);
-  await client.connect();
-  let cursor = "0";
-  do {
-    const [next, keys] = (await client.send("SCAN", [cursor, "MATCH", `${prefix}*`, "COUNT", "1000"])) as [string, string[]];
-    cursor = next;
-    if (keys.length > 0) await client.send("DEL", keys);
-  } while (cursor !== "0");
-  client.close();
-}
-
-async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
-/** Awaits a rejection and returns it with the time it took. */
 async function rejection(promise: Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {
   const started = Date.now();
   try {
@@ -257,13 +235,6 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
   describe("outage", () => {
     let server: Subprocess | undefined;
     let port = 0;
-
-    function freePort(): number {
-      const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-      const chosen = listener.port;
-      listener.stop(true);
-      return chosen;
-    }
 
     async function startServer(): Promise<void> {
       server = Bun.spawn(["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {

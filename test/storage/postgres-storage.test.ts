@@ -7,39 +7,11 @@ import { renderMigrationsModule } from "../../scripts/embed-migrations.ts";
 import { embeddedMigrations } from "../../src/storage/postgres/migrations.gen.ts";
 import { PostgresStorage } from "../../src/storage/postgres/postgres-storage.ts";
 import { ActiveRunConflictError } from "../../src/storage/storage.ts";
+import { createTestDatabase, explainSkip, testDatabaseUrl, type TestDatabase } from "../helpers/services.ts";
 import { describeStorageContract } from "./storage.contract.ts";
 
-const adminUrl = process.env.TEST_DATABASE_URL;
-if (!adminUrl) {
-  console.warn("TEST_DATABASE_URL is unset: skipping the PostgreSQL storage tests (set it to e.g. postgres://postgres@127.0.0.1:5432/postgres)");
-}
-
-interface TestDatabase {
-  url: string;
-  /** Drops the database, closing any connection still open to it. */
-  drop(): Promise<void>;
-}
-
-async function withAdmin<T>(use: (admin: SQL) => Promise<T>): Promise<T> {
-  const admin = new SQL(adminUrl!, { max: 1, connectionTimeout: 5 });
-  try {
-    return await use(admin);
-  } finally {
-    await admin.close();
-  }
-}
-
-/** A fresh, empty database beside the one TEST_DATABASE_URL names, so that no two tests share state. */
-async function createTestDatabase(): Promise<TestDatabase> {
-  const name = `agentwire_test_${crypto.randomUUID().replaceAll("-", "")}`;
-  await withAdmin((admin) => admin.unsafe(`CREATE DATABASE "${name}"`));
-  const url = new URL(adminUrl!);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: () => withAdmin((admin) => admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)),
-  };
-}
+const adminUrl = testDatabaseUrl;
+explainSkip("the PostgreSQL storage tests", ["postgres"]);
 
 /** Runs a query on the test database outside the storage, to look at what it stored. */
 async function query<Row>(url: string, text: string): Promise<Row[]> {
