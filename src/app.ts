@@ -21,7 +21,7 @@ import { Gateway } from "./gateway/gateway.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
-import { wsRoute } from "./http/ws-route.ts";
+import { wsUpgrade } from "./http/ws-route.ts";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
 import { ErrorCode, ProtocolError } from "./protocol/index.ts";
@@ -138,6 +138,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   if (storage.dialect !== "sqlite") await agent.leases.reap();
 
   const elysia = new Elysia({
+    serve: { routes: { "/ws": wsUpgrade(gateway, tokens) } },
     websocket: {
       maxPayloadLength: config.maxFrameBytes,
       // Our own check closes a slow consumer with 1013 at MAX_QUEUED_BYTES; Bun's limit, a little higher,
@@ -161,8 +162,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       }),
     )
     .use(systemRoutes({ tokens, gateway, broker, storage, registry, logger }))
-    .use(threadRoutes({ tokens, storage, broker, agent }))
-    .use(wsRoute(gateway, tokens));
+    .use(threadRoutes({ tokens, storage, broker, agent }));
 
   elysia.listen({ port: config.port, hostname: config.host });
   server = elysia.server as Server<unknown>;

@@ -7,7 +7,11 @@ export class History {
   private start = 0;
   bytes = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    /** The channel's epoch, which every publication kept here belongs to. */
+    readonly epoch: string,
+  ) {}
 
   get length(): number {
     return this.items.length;
@@ -41,11 +45,5 @@ export class History {
       if (publication.seq > since) result.push(publication);
     }
     return result;
-  }
-
-  clear(): void {
-    this.items = [];
-    this.start = 0;
-    this.bytes = 0;
   }
 }

@@ -15,7 +15,8 @@ export interface MemoryBrokerOptions {
 
 interface ChannelRecord {
   seq: number;
-  epoch: string;
+  /** The epoch is this broker's prefix and this number: a string for every listened channel would cost memory. */
+  generation: number;
   /** Made on the first publication: most listened channels of an idle server never get one. */
   history: History | undefined;
   lastActivity: number;
@@ -26,11 +27,17 @@ export function newEpoch(): string {
   return Buffer.from(crypto.getRandomValues(new Uint8Array(6))).toString("base64url");
 }
 
+// Kept as text by the history once the channel publishes (every publication carries it).
+const epochOf = (prefix: string, record: ChannelRecord) => record.history?.epoch ?? prefix + record.generation.toString(36);
+
 export class MemoryBroker implements Broker {
   // Map order is publication recency: a publish moves its channel to the end.
   private readonly channels = new Map<string, ChannelRecord>();
   private listener: PublicationListener = () => {};
   private totalBytes = 0;
+  // A new prefix per process and a new generation per channel record: any history loss changes the epoch.
+  private readonly epochPrefix = newEpoch();
+  private generations = 0;
   private readonly sweepTimer: Timer;
 
   constructor(private readonly options: MemoryBrokerOptions) {
@@ -43,8 +50,8 @@ export class MemoryBroker implements Broker {
     const record = this.record(channel);
     this.channels.delete(channel);
     this.channels.set(channel, record);
-    const publication: Publication = { channel, seq: ++record.seq, epoch: record.epoch, payload, origin };
-    const history = (record.history ??= new History(this.options.historySize));
+    const history = (record.history ??= new History(this.options.historySize, epochOf(this.epochPrefix, record)));
+    const publication: Publication = { channel, seq: ++record.seq, epoch: history.epoch, payload, origin };
     const before = history.bytes;
     history.push(publication);
     this.totalBytes += history.bytes - before;
@@ -56,13 +63,13 @@ export class MemoryBroker implements Broker {
 
   async state(channel: string): Promise<ChannelState> {
     const record = this.record(channel);
-    return { seq: record.seq, epoch: record.epoch };
+    return { seq: record.seq, epoch: epochOf(this.epochPrefix, record) };
   }
 
   async recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery> {
     const record = this.record(channel);
-    const state = { seq: record.seq, epoch: record.epoch };
-    if (epoch !== record.epoch || since > record.seq) return { state, publications: undefined };
+    const state = { seq: record.seq, epoch: epochOf(this.epochPrefix, record) };
+    if (epoch !== state.epoch || since > record.seq) return { state, publications: undefined };
     if (since === record.seq) return { state, publications: [] };
     const oldest = record.history?.oldestSeq();
     if (oldest === undefined || oldest > since + 1) return { state, publications: undefined };
@@ -112,7 +119,7 @@ export class MemoryBroker implements Broker {
   private record(channel: string): ChannelRecord {
     let record = this.channels.get(channel);
     if (!record) {
-      record = { seq: 0, epoch: newEpoch(), history: undefined, lastActivity: Date.now(), listened: false };
+      record = { seq: 0, generation: ++this.generations, history: undefined, lastActivity: Date.now(), listened: false };
       this.channels.set(channel, record);
       if (this.channels.size > this.options.historyMaxChannels) this.forgetOldest(record);
     }

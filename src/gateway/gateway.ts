@@ -17,6 +17,7 @@ import {
   type ChatPayload,
 } from "../protocol/index.ts";
 import { Session } from "./session.ts";
+import type { RatePolicy } from "./rate-limiter.ts";
 import type { Fanout, Transport } from "./transport.ts";
 
 export type GatewayConfig = Pick<
@@ -55,7 +56,8 @@ export interface SubscribeRequest {
 
 /** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
 interface Pending {
-  buffer: Publication[];
+  session: Session;
+  buffer: Publication[] | undefined;
   bytes: number;
 }
 
@@ -72,6 +74,7 @@ interface ChannelEntry {
 
 export class Gateway {
   readonly config: GatewayConfig;
+  readonly ratePolicy: RatePolicy;
   readonly tokens: TokenService;
   readonly threadOwner: ThreadOwnerLookup;
   readonly logger: Logger;
@@ -81,12 +84,19 @@ export class Gateway {
   private readonly fanout: Fanout;
   private readonly sessions = new Map<string, Session>();
   private readonly channels = new Map<string, ChannelEntry>();
-  private readonly pending = new Map<string, Map<Session, Pending>>();
+  // Per channel, the subscriptions being answered; short-lived and few, so an array.
+  private readonly pending = new Map<string, Pending[]>();
   private subscriptionCount = 0;
   private readonly tickTimer: Timer;
+  private readonly tickMs: number;
 
   constructor(deps: GatewayDeps) {
     this.config = deps.config;
+    this.ratePolicy = {
+      perSecond: deps.config.rateLimitPerS,
+      burst: deps.config.rateLimitBurst,
+      closeAfterMs: deps.config.rateLimitCloseAfterS * 1000,
+    };
     this.broker = deps.broker;
     this.tokens = deps.tokens;
     this.threadOwner = deps.threadOwner;
@@ -95,9 +105,10 @@ export class Gateway {
     this.metrics = deps.metrics;
     this.chat = deps.chat;
     this.broker.onPublication((publication) => this.deliver(publication));
-    // At most a second apart: token expiry is checked here too.
-    const tickMs = Math.max(25, Math.min(1000, (Math.min(this.config.pingIntervalS, this.config.idleTimeoutS) * 1000) / 4));
-    this.tickTimer = setInterval(() => this.tick(Date.now()), tickMs);
+    // At most a second apart: token expiry and the authentication deadline are checked here too.
+    const shortest = Math.min(this.config.pingIntervalS, this.config.idleTimeoutS, this.config.authTimeoutS) * 1000;
+    this.tickMs = Math.max(25, Math.min(1000, shortest / 4));
+    this.tickTimer = setInterval(() => this.tick(Date.now()), this.tickMs);
     this.tickTimer.unref();
   }
 
@@ -141,15 +152,15 @@ export class Gateway {
       this.metrics.subscriptions.set(this.subscriptionCount);
       this.acquire(channel);
     }
-    const pending: Pending = { buffer: [], bytes: 0 };
-    let waiting = this.pending.get(channel);
-    if (!waiting) this.pending.set(channel, (waiting = new Map()));
-    waiting.set(session, pending);
+    const pending: Pending = { session, buffer: undefined, bytes: 0 };
+    const waiting = this.pending.get(channel);
+    if (waiting) waiting.push(pending);
+    else this.pending.set(channel, [pending]);
     try {
       await this.listen(channel);
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, request.epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
-      if (session.closed || this.pending.get(channel)?.get(session) !== pending) return;
+      if (session.closed || !this.isPending(channel, pending)) return;
       this.removePending(channel, session);
       const recovered = recovery ? recovery.publications !== undefined : undefined;
       const replay = recovery?.publications ?? [];
@@ -158,7 +169,7 @@ export class Gateway {
       );
       let last = state.seq;
       for (const publication of replay) session.send(publicationFrame(channel, publication.seq, publication.payload));
-      for (const publication of pending.buffer) {
+      for (const publication of pending.buffer ?? []) {
         if (publication.seq <= last) continue;
         session.send(publicationFrame(channel, publication.seq, publication.payload));
         last = publication.seq;
@@ -166,7 +177,7 @@ export class Gateway {
       session.transport.subscribe(channel);
       this.addLive(channel, session);
     } catch (error) {
-      if (this.pending.get(channel)?.get(session) === pending) this.unsubscribe(session, channel);
+      if (this.isPending(channel, pending)) this.unsubscribe(session, channel);
       throw error;
     }
   }
@@ -213,11 +224,11 @@ export class Gateway {
     const { channel } = publication;
     const waiting = this.pending.get(channel);
     if (waiting) {
-      for (const [session, pending] of waiting) {
-        if (session.id === publication.origin) continue;
-        pending.buffer.push(publication);
+      for (const pending of waiting) {
+        if (pending.session.id === publication.origin) continue;
+        (pending.buffer ??= []).push(publication);
         pending.bytes += publication.payload.length;
-        if (pending.bytes > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
+        if (pending.bytes > this.config.maxQueuedBytes) pending.session.close(CloseCode.tryAgainLater, "slow consumer");
       }
     }
     const live = this.channels.get(channel)?.live;
@@ -283,9 +294,17 @@ export class Gateway {
     }
   }
 
+  private isPending(channel: string, pending: Pending): boolean {
+    return this.pending.get(channel)?.includes(pending) ?? false;
+  }
+
   private removePending(channel: string, session: Session): void {
     const waiting = this.pending.get(channel);
-    if (waiting?.delete(session) && waiting.size === 0) this.pending.delete(channel);
+    if (!waiting) return;
+    const index = waiting.findIndex((pending) => pending.session === session);
+    if (index < 0) return;
+    waiting.splice(index, 1);
+    if (waiting.length === 0) this.pending.delete(channel);
   }
 
   /** Token expiry, server pings for quiet connections, idle closes and the slow-consumer sweep. */
@@ -294,7 +313,7 @@ export class Gateway {
     const idleMs = this.config.idleTimeoutS * 1000;
     for (const session of this.sessions.values()) {
       if (now >= session.expiresAt) {
-        session.close(CloseCode.policyViolation, "token expired");
+        session.close(CloseCode.policyViolation, session.principal ? "token expired" : "authentication timeout");
         continue;
       }
       const quiet = now - session.lastFrameAt;
@@ -302,10 +321,9 @@ export class Gateway {
         session.close(CloseCode.goingAway, "idle timeout");
         continue;
       }
-      if (quiet >= pingMs && now - session.lastPingAt >= pingMs) {
-        session.lastPingAt = now;
-        session.transport.sendPing();
-      }
+      // Once per ping interval of quiet: the tick that crosses each multiple of the interval pings.
+      // Derived from lastFrameAt rather than a last-ping field, one number less per connection.
+      if (quiet >= pingMs && quiet % pingMs < this.tickMs) session.transport.sendPing();
       this.checkSlowConsumer(session);
     }
   }

@@ -1,43 +1,44 @@
-// Per-connection token bucket with the abuse rules of PROTOCOL.md section 8.
+// Per-connection token bucket with the abuse rules of PROTOCOL.md section 8. The bucket's state
+// lives on the session itself (one object less per connection); the policy is shared.
 
 export type RateDecision = "accept" | "drop" | "drop-and-warn" | "close";
 
-export class RateLimiter {
-  private tokens: number;
-  private refilledAt: number;
-  private abuseSince = 0;
-  private lastDropAt = -Infinity;
-  private lastWarnAt = -Infinity;
+export interface RatePolicy {
+  perSecond: number;
+  burst: number;
+  /** A run of drops with no quiet second between them this long closes the connection. */
+  closeAfterMs: number;
+}
 
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    private readonly closeAfterMs: number,
-    now: number,
-  ) {
-    this.tokens = burst;
-    this.refilledAt = now;
-  }
+export interface RateState {
+  tokens: number;
+  refilledAt: number;
+  abuseSince: number;
+  lastDropAt: number;
+  lastWarnAt: number;
+}
 
-  /** Take one token for a frame arriving at `now` (ms) and say what to do with it. */
-  take(now: number): RateDecision {
-    const elapsed = now - this.refilledAt;
-    if (elapsed > 0) {
-      this.tokens = Math.min(this.burst, this.tokens + (elapsed * this.perSecond) / 1000);
-      this.refilledAt = now;
-    }
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return "accept";
-    }
-    // Abuse is a run of drops with no quiet second between them.
-    if (now - this.lastDropAt > 1000) this.abuseSince = now;
-    this.lastDropAt = now;
-    if (now - this.abuseSince >= this.closeAfterMs) return "close";
-    if (now - this.lastWarnAt >= 1000) {
-      this.lastWarnAt = now;
-      return "drop-and-warn";
-    }
-    return "drop";
+export function initialRateState(policy: RatePolicy, now: number): RateState {
+  return { tokens: policy.burst, refilledAt: now, abuseSince: 0, lastDropAt: -Infinity, lastWarnAt: -Infinity };
+}
+
+/** Take one token for a frame arriving at `now` (ms) and say what to do with it. */
+export function takeToken(state: RateState, policy: RatePolicy, now: number): RateDecision {
+  const elapsed = now - state.refilledAt;
+  if (elapsed > 0) {
+    state.tokens = Math.min(policy.burst, state.tokens + (elapsed * policy.perSecond) / 1000);
+    state.refilledAt = now;
   }
+  if (state.tokens >= 1) {
+    state.tokens -= 1;
+    return "accept";
+  }
+  if (now - state.lastDropAt > 1000) state.abuseSince = now;
+  state.lastDropAt = now;
+  if (now - state.abuseSince >= policy.closeAfterMs) return "close";
+  if (now - state.lastWarnAt >= 1000) {
+    state.lastWarnAt = now;
+    return "drop-and-warn";
+  }
+  return "drop";
 }

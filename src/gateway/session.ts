@@ -16,26 +16,32 @@ import {
   type ClientCommand,
 } from "../protocol/index.ts";
 import type { Gateway } from "./gateway.ts";
-import { RateLimiter } from "./rate-limiter.ts";
+import { takeToken, type RateState } from "./rate-limiter.ts";
 import type { Transport } from "./transport.ts";
 
 // Frames that wait while an earlier frame of the same connection is still being handled.
 const MAX_BACKLOG = 1024;
 
-export class Session {
+export class Session implements RateState {
   principal: Principal | undefined;
   closed = false;
-  /** When the token expires (ms since epoch); the gateway's tick closes the connection then. */
+  /**
+   * When the gateway's tick closes the connection (ms since epoch): the authentication deadline until
+   * a token arrives, then the token's expiry. A deadline checked by the tick costs no timer per connection.
+   */
   expiresAt = Number.POSITIVE_INFINITY;
   lastFrameAt: number;
-  lastPingAt: number;
   // An array, not a Set: connections hold a handful of channels (at most MAX_SUBSCRIPTIONS), and
   // JSC spends ~300 bytes on a one-element Set against ~90 for an array; memory is per connection.
   private readonly subscribed: string[] = [];
-  private readonly limiter: RateLimiter;
+  // The rate limiter's bucket, kept on the session itself.
+  tokens: number;
+  refilledAt: number;
+  abuseSince = 0;
+  lastDropAt = Number.NEGATIVE_INFINITY;
+  lastWarnAt = Number.NEGATIVE_INFINITY;
   private busy = false;
   private backlog: (string | Uint8Array)[] | undefined;
-  private authTimer: Timer | undefined;
 
   constructor(
     readonly id: string,
@@ -43,10 +49,9 @@ export class Session {
     private readonly gateway: Gateway,
     now: number,
   ) {
-    const { config } = gateway;
-    this.limiter = new RateLimiter(config.rateLimitPerS, config.rateLimitBurst, config.rateLimitCloseAfterS * 1000, now);
+    this.tokens = gateway.ratePolicy.burst;
+    this.refilledAt = now;
     this.lastFrameAt = now;
-    this.lastPingAt = now;
   }
 
   /** Called once the socket is open: with a principal from the upgrade request, or waiting for an `auth` frame. */
@@ -55,7 +60,7 @@ export class Session {
       this.authenticate(principal, undefined);
       return;
     }
-    this.authTimer = setTimeout(() => this.close(CloseCode.policyViolation, "authentication timeout"), this.gateway.config.authTimeoutS * 1000);
+    this.expiresAt = Date.now() + this.gateway.config.authTimeoutS * 1000;
   }
 
   /** Whether the connection holds `channel`, pending subscriptions included. */
@@ -108,7 +113,6 @@ export class Session {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.authTimer);
     this.backlog = undefined;
     this.gateway.release(this);
   }
@@ -119,7 +123,7 @@ export class Session {
     const now = Date.now();
     this.lastFrameAt = now;
     this.gateway.metrics.framesIn.inc();
-    const decision = this.limiter.take(now);
+    const decision = takeToken(this, this.gateway.ratePolicy, now);
     if (decision !== "accept") {
       if (decision === "close") {
         this.close(CloseCode.policyViolation, "rate limit exceeded");
@@ -200,7 +204,6 @@ export class Session {
   }
 
   private authenticate(principal: Principal, id: string | undefined): void {
-    clearTimeout(this.authTimer);
     this.principal = principal;
     // Checked by the gateway's tick rather than a timer per connection, which costs ~250 bytes each.
     this.expiresAt = principal.exp === undefined ? Number.POSITIVE_INFINITY : principal.exp * 1000;
