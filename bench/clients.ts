@@ -1,16 +1,23 @@
 // WebSocket clients for the benchmarks: connect, subscribe, open many in batches and close them all.
 
 import { readFileSync } from "node:fs";
+import type { Claims } from "../src/auth/principal.ts";
 import { createTokenService } from "../src/auth/tokens.ts";
 import { JWT_SECRET } from "./servers.ts";
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
 let benchToken: Promise<string> | undefined;
+const tokenService = createTokenService(JWT_SECRET);
 
 /** One token for every bench connection; the baseline ignores it. */
 export function token(): Promise<string> {
-  return (benchToken ??= createTokenService(JWT_SECRET).sign({ sub: "bench", subscribe: ["*"], publish: ["*"] }, 3600));
+  return (benchToken ??= signToken({ sub: "bench", subscribe: ["*"], publish: ["*"] }));
+}
+
+/** A token for another user, e.g. one per run sender, since agentwire limits concurrent runs per user. */
+export function signToken(claims: Omit<Claims, "exp">): Promise<string> {
+  return tokenService.sign(claims, 3600);
 }
 
 function frameOf(event: MessageEvent): { channel?: string; id?: string; payload?: Record<string, unknown> } {
@@ -18,8 +25,8 @@ function frameOf(event: MessageEvent): { channel?: string; id?: string; payload?
 }
 
 /** Open a socket and wait for the server's `connected` frame, which only comes after authentication. */
-export async function connect(url: string): Promise<WebSocket> {
-  const socket = new WebSocket(`${url}?token=${await token()}`);
+export async function connect(url: string, tokenText?: string): Promise<WebSocket> {
+  const socket = new WebSocket(`${url}?token=${tokenText ?? (await token())}`);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error(`no connected frame from ${url} within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     const fail = (error: Error) => {
@@ -56,8 +63,8 @@ export function subscribe(socket: WebSocket, channel: string): Promise<void> {
   });
 }
 
-export async function connectAndSubscribe(url: string, channel: string): Promise<WebSocket> {
-  const socket = await connect(url);
+export async function connectAndSubscribe(url: string, channel: string, tokenText?: string): Promise<WebSocket> {
+  const socket = await connect(url, tokenText);
   try {
     await subscribe(socket, channel);
   } catch (error) {

@@ -3,7 +3,7 @@
 import { checkFileLimit, closeAll, connect, connectAndSubscribe, openMany } from "./clients.ts";
 import { SERVER_KINDS, startServer, type RunningServer, type ServerKind } from "./servers.ts";
 import { describeRound } from "./fanout-report.ts";
-import { percentile } from "./stats.ts";
+import { runPass as runSharedPass, type Pass } from "./fanout-pass.ts";
 
 export interface FanoutOptions {
   subscribers: number[];
@@ -19,17 +19,6 @@ export interface FanoutOptions {
   latencyMessages: number;
   connectBatch: number;
   roundTimeoutMs: number;
-}
-
-/** One pass: `messages` publications with at most `window` in flight. */
-interface Pass {
-  deliveries: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  serverCpuSeconds: number;
-  clientCpuSeconds: number;
-  problems: string[];
 }
 
 export interface FanoutRound {
@@ -90,102 +79,9 @@ async function release(target: Target): Promise<void> {
   await target.server.stop();
 }
 
-/** Indices of the sampling subscribers, spread evenly over the subscription order. */
-function samplerIndices(subscriberCount: number, samplers: number): Set<number> {
-  const count = Math.max(1, Math.min(subscriberCount, samplers));
-  const indices = new Set<number>();
-  for (let step = 0; step < count; step++) indices.add(Math.round(((step + 1) * subscriberCount) / count) - 1);
-  return indices;
-}
-
-/**
- * Publish `messages` messages and wait until every subscriber has every one. The window counts deliveries
- * still owed across all subscribers, not what one subscriber saw: the order in which a server walks a
- * topic's sockets differs from process to process, and pacing on one socket would make it matter.
- */
 function runPass(target: Target, messages: number, window: number, options: FanoutOptions): Promise<Pass> {
-  const { subscribers, publisher, server } = target;
-  const expected = subscribers.length * messages;
-  const samplers = samplerIndices(subscribers.length, options.samplers);
-  const latencies = new Float64Array(samplers.size * messages);
-  const body = "x".repeat(options.bodyBytes);
-  const problems: string[] = [];
-  let latencyCount = 0;
-  let delivered = 0;
-  let sent = 0;
-  let publisherErrors = 0;
-
-  return new Promise<Pass>((resolve, reject) => {
-    const detach = () => {
-      clearTimeout(timer);
-      for (const socket of [...subscribers, publisher]) socket.onmessage = socket.onclose = null;
-    };
-    const finish = () => {
-      const seconds = (performance.now() - startedAt) / 1000;
-      const serverCpuSeconds = server.cpuSeconds() - serverCpuAtStart;
-      const clientCpu = process.cpuUsage(clientCpuAtStart);
-      detach();
-      if (delivered < expected) problems.push(`${expected - delivered} of ${expected} deliveries missing after ${options.roundTimeoutMs} ms`);
-      if (publisherErrors > 0) problems.push(`${publisherErrors} error frames to the publisher`);
-      const sample = latencies.subarray(0, latencyCount);
-      resolve({
-        deliveries: delivered,
-        seconds,
-        p50Ms: percentile(sample, 50),
-        p99Ms: percentile(sample, 99),
-        serverCpuSeconds,
-        clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
-        problems,
-      });
-    };
-    const timer = setTimeout(finish, options.roundTimeoutMs);
-
-    const pump = () => {
-      while (sent < messages && sent * subscribers.length - delivered < owedLimit) {
-        publisher.send(JSON.stringify({ channel: CHANNEL, payload: { n: sent, sent: performance.now(), body } }));
-        sent++;
-      }
-    };
-    const owedLimit = window * subscribers.length;
-    const count = () => {
-      if (++delivered === expected) finish();
-      else if (sent < messages && sent * subscribers.length - delivered < owedLimit) pump();
-    };
-
-    // A closed socket (slow-consumer close, crashed server) can never catch up: stop instead of waiting out the timeout.
-    const closed = (who: string) => (event: CloseEvent) => {
-      detach();
-      reject(new Error(`${server.kind}: ${who} closed with ${event.code} ${event.reason}`.trim()));
-    };
-    publisher.onclose = closed("the publisher");
-    subscribers.forEach((socket, index) => {
-      socket.onclose = closed(`subscriber ${index}`);
-      if (!samplers.has(index)) {
-        socket.onmessage = count;
-        return;
-      }
-      let lastSeq: number | undefined;
-      let lastNumber = -1;
-      socket.onmessage = (event) => {
-        const receivedAt = performance.now();
-        const frame = JSON.parse(String(event.data)) as { seq: number; payload: { n: number; sent: number } };
-        latencies[latencyCount++] = receivedAt - frame.payload.sent;
-        const inOrder = (lastSeq === undefined || frame.seq === lastSeq + 1) && frame.payload.n === lastNumber + 1;
-        if (!inOrder && problems.length < 10) {
-          problems.push(`subscriber ${index}: seq ${lastSeq} then ${frame.seq}, message ${lastNumber} then ${frame.payload.n}`);
-        }
-        lastSeq = frame.seq;
-        lastNumber = frame.payload.n;
-        count();
-      };
-    });
-    publisher.onmessage = () => publisherErrors++;
-
-    const serverCpuAtStart = server.cpuSeconds();
-    const clientCpuAtStart = process.cpuUsage();
-    const startedAt = performance.now();
-    pump();
-  });
+  const { server, subscribers, publisher } = target;
+  return runSharedPass({ label: server.kind, servers: [server], subscribers, publishers: [publisher] }, messages, window, { channel: CHANNEL, ...options });
 }
 
 /** A loaded pass for throughput, then an unloaded one for latency. */

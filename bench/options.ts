@@ -2,17 +2,23 @@
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { ClusterOptions } from "./cluster.ts";
 import type { FanoutOptions } from "./fanout.ts";
 import type { MemoryOptions } from "./memory.ts";
+import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recovery.ts";
+import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 
-export const SCENARIOS = ["fanout", "memory"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
   scenarios: Scenario[];
   fanout: FanoutOptions;
   memory: MemoryOptions;
+  runs: RunsOptions;
+  cluster: ClusterOptions;
+  recovery: RecoveryOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -21,21 +27,62 @@ export interface BenchOptions {
 
 export const usage = `usage: bun run bench [-- flags]
 
-  --scenarios fanout,memory   which scenarios to run, in order        (BENCH_SCENARIOS)
+  --scenarios fanout,memory,runs,cluster,recovery                     (BENCH_SCENARIOS)
+                              which scenarios to run, in order
+                              (cluster and recovery need Redis and
+                              PostgreSQL, see --redis-url)
   --subscribers 100,1000      fanout: subscriber counts               (BENCH_SUBSCRIBERS)
-  --messages auto             fanout: messages per loaded pass; auto  (BENCH_MESSAGES)
-                              is enough for ~1M deliveries (min 1000)
-  --window 64                 fanout: messages in flight at most      (BENCH_WINDOW)
-  --body-bytes 100            fanout: size of the message body        (BENCH_BODY_BYTES)
-  --samplers 20               fanout: subscribers measuring latency   (BENCH_SAMPLERS)
-  --latency-messages 200      fanout: messages sent one at a time     (BENCH_LATENCY_MESSAGES)
+  --messages auto             fanout, cluster: messages per loaded    (BENCH_MESSAGES)
+                              pass; auto is enough for ~1M deliveries
+                              (min 1000)
+  --window 64                 fanout, cluster: messages in flight     (BENCH_WINDOW)
+  --body-bytes 100            fanout, cluster, recovery: body size    (BENCH_BODY_BYTES)
+  --samplers 20               fanout, cluster: subscribers measuring  (BENCH_SAMPLERS)
+                              latency
+  --latency-messages 200      fanout, cluster: messages sent one at a (BENCH_LATENCY_MESSAGES)
+                              time
+  --rounds 5                  fanout: rounds per server               (BENCH_ROUNDS)
   --connections 3000          memory: idle connections                (BENCH_CONNECTIONS)
   --channels own              memory: own channel each, or shared     (BENCH_CHANNELS)
   --settle-ms 3000            memory: wait before each RSS reading    (BENCH_SETTLE_MS)
-  --rounds 5                  rounds per server (fanout)              (BENCH_ROUNDS)
-  --memory-rounds 3           rounds per server (memory)              (BENCH_MEMORY_ROUNDS)
+  --memory-rounds 3           memory: rounds per server               (BENCH_MEMORY_ROUNDS)
+  --runs 50,200               runs: agent runs started at once        (BENCH_RUNS)
+  --token-rate 50             runs: tokens/s the fake model streams   (BENCH_TOKEN_RATE)
+                              per run
+  --answer-tokens 200         runs: tokens (4 characters) per answer  (BENCH_ANSWER_TOKENS)
+  --watchers 2                runs: watching connections per run,     (BENCH_WATCHERS)
+                              besides the sender
+  --coalesce-ms 25            runs: COALESCE_MS values, one server    (BENCH_COALESCE_MS)
+                              each (e.g. 25,0)
+  --runs-rounds 2             runs: rounds per run count              (BENCH_RUNS_ROUNDS)
+  --cluster-subscribers 1000  cluster: subscriber counts, split over  (BENCH_CLUSTER_SUBSCRIBERS)
+                              the nodes
+  --cluster-publishers 1      cluster: publishing connections, all on (BENCH_CLUSTER_PUBLISHERS)
+                              the first node
+  --cluster-rounds 3          cluster: rounds per deployment          (BENCH_CLUSTER_ROUNDS)
+  --recovery-modes single,cluster                                     (BENCH_RECOVERY_MODES)
+                              recovery: resume on the same node (one
+                              node, memory broker) and/or on the other
+                              node (two nodes on Redis)
+  --recovery-rate 2000        recovery: publications/s, all channels  (BENCH_RECOVERY_RATE)
+  --recovery-channels 1       recovery: channels published to         (BENCH_RECOVERY_CHANNELS)
+  --recovery-subscribers 20   recovery: subscribers that resume       (BENCH_RECOVERY_SUBSCRIBERS)
+  --hold-ms 300               recovery: connected time between        (BENCH_HOLD_MS)
+                              resumes (0.5x-1.5x)
+  --offline-ms 100            recovery: disconnected time per resume  (BENCH_OFFLINE_MS)
+  --phase-s 4                 recovery: length of a steady or a churn (BENCH_PHASE_S)
+                              phase
+  --recovery-rounds 2         recovery: rounds of steady + churn      (BENCH_RECOVERY_ROUNDS)
+  --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
+                              (redis://127.0.0.1:6379); keys go under
+                              a fresh prefix, deleted after
+  --database-url URL          cluster, recovery: a PostgreSQL         (BENCH_DATABASE_URL)
+                              database to connect to, to create (and
+                              drop) the bench's own database
+                              (postgres://postgres@127.0.0.1:5432/postgres)
   --agentwire-root DIR        checkout to measure (default: this one) (BENCH_AGENTWIRE_ROOT)
-  --timeout-s 170             give up (and kill the servers) after this (BENCH_TIMEOUT_S)
+  --timeout-s 420             give up (and kill the servers) after    (BENCH_TIMEOUT_S)
+                              this
   --help`;
 
 const flags = {
@@ -46,11 +93,30 @@ const flags = {
   "body-bytes": { type: "string" },
   samplers: { type: "string" },
   "latency-messages": { type: "string" },
+  rounds: { type: "string" },
   connections: { type: "string" },
   channels: { type: "string" },
   "settle-ms": { type: "string" },
-  rounds: { type: "string" },
   "memory-rounds": { type: "string" },
+  runs: { type: "string" },
+  "token-rate": { type: "string" },
+  "answer-tokens": { type: "string" },
+  watchers: { type: "string" },
+  "coalesce-ms": { type: "string" },
+  "runs-rounds": { type: "string" },
+  "cluster-subscribers": { type: "string" },
+  "cluster-publishers": { type: "string" },
+  "cluster-rounds": { type: "string" },
+  "recovery-modes": { type: "string" },
+  "recovery-rate": { type: "string" },
+  "recovery-channels": { type: "string" },
+  "recovery-subscribers": { type: "string" },
+  "hold-ms": { type: "string" },
+  "offline-ms": { type: "string" },
+  "phase-s": { type: "string" },
+  "recovery-rounds": { type: "string" },
+  "redis-url": { type: "string" },
+  "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
   "timeout-s": { type: "string" },
   help: { type: "boolean" },
@@ -64,14 +130,21 @@ function positiveInteger(name: string, text: string, maximum = Number.MAX_SAFE_I
   return value;
 }
 
-function nonNegativeInteger(name: string, text: string): number {
+function nonNegativeInteger(name: string, text: string, maximum = Number.MAX_SAFE_INTEGER): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new UsageError(`--${name} must be an integer, 0 or more, not "${text}"`);
+  if (!Number.isInteger(value) || value < 0 || value > maximum) throw new UsageError(`--${name} must be an integer from 0 to ${maximum}, not "${text}"`);
   return value;
 }
 
 function list(text: string): string[] {
   return text.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
+}
+
+function oneOf<T extends string>(name: string, values: string[], known: readonly T[]): T[] {
+  for (const value of values) {
+    if (!(known as readonly string[]).includes(value)) throw new UsageError(`unknown ${name} "${value}"; known: ${known.join(", ")}`);
+  }
+  return values as T[];
 }
 
 /** Parses argv (without the runtime and script); returns undefined when --help was asked. */
@@ -82,30 +155,34 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     const variable = "BENCH_" + name.toUpperCase().replaceAll("-", "_");
     return values[name] ?? env[variable] ?? fallback;
   };
-  const scenarios = list(get("scenarios", SCENARIOS.join(",")));
-  for (const scenario of scenarios) {
-    if (!(SCENARIOS as readonly string[]).includes(scenario)) throw new UsageError(`unknown scenario "${scenario}"; known: ${SCENARIOS.join(", ")}`);
-  }
+  const scenarios = oneOf("scenario", list(get("scenarios", SCENARIOS.join(","))), SCENARIOS);
   const channels = get("channels", "own");
   if (channels !== "own" && channels !== "shared") throw new UsageError(`--channels must be own or shared, not "${channels}"`);
   const connectBatch = 100;
   const messages = get("messages", "auto");
+  const services = {
+    redisUrl: get("redis-url", "redis://127.0.0.1:6379"),
+    adminDatabaseUrl: get("database-url", "postgres://postgres@127.0.0.1:5432/postgres"),
+  };
+  if (!/^rediss?:\/\//.test(services.redisUrl)) throw new UsageError("--redis-url must start with redis://");
+  if (!/^postgres(ql)?:\/\//.test(services.adminDatabaseUrl)) throw new UsageError("--database-url must start with postgres://");
+  const fanout: FanoutOptions = {
+    subscribers: list(get("subscribers", "100,1000")).map((text) => positiveInteger("subscribers", text, 10_000)),
+    messages: messages === "auto" ? undefined : positiveInteger("messages", messages),
+    rounds: positiveInteger("rounds", get("rounds", "5")),
+    // agentwire holds at most 1,024 frames of one connection while an earlier one is handled.
+    window: positiveInteger("window", get("window", "64"), 1000),
+    bodyBytes: positiveInteger("body-bytes", get("body-bytes", "100"), 512 * 1024),
+    samplers: positiveInteger("samplers", get("samplers", "20")),
+    latencyMessages: nonNegativeInteger("latency-messages", get("latency-messages", "200")),
+    connectBatch,
+    roundTimeoutMs: 30_000,
+  };
   return {
-    scenarios: scenarios as Scenario[],
+    scenarios,
     agentwireRoot: resolve(get("agentwire-root", ROOT)),
-    timeoutMs: positiveInteger("timeout-s", get("timeout-s", "170")) * 1000,
-    fanout: {
-      subscribers: list(get("subscribers", "100,1000")).map((text) => positiveInteger("subscribers", text, 10_000)),
-      messages: messages === "auto" ? undefined : positiveInteger("messages", messages),
-      rounds: positiveInteger("rounds", get("rounds", "5")),
-      // agentwire holds at most 1,024 frames of one connection while an earlier one is handled.
-      window: positiveInteger("window", get("window", "64"), 1000),
-      bodyBytes: positiveInteger("body-bytes", get("body-bytes", "100"), 512 * 1024),
-      samplers: positiveInteger("samplers", get("samplers", "20")),
-      latencyMessages: nonNegativeInteger("latency-messages", get("latency-messages", "200")),
-      connectBatch,
-      roundTimeoutMs: 30_000,
-    },
+    timeoutMs: positiveInteger("timeout-s", get("timeout-s", "420")) * 1000,
+    fanout,
     memory: {
       connections: positiveInteger("connections", get("connections", "3000"), 15_000),
       rounds: positiveInteger("memory-rounds", get("memory-rounds", "3")),
@@ -113,6 +190,35 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       warmupConnections: 100,
       settleMs: positiveInteger("settle-ms", get("settle-ms", "3000")),
       connectBatch,
+    },
+    runs: {
+      // Past 256, runs also wait for Bun's fetch, which holds 256 requests at once by default (BUN_CONFIG_MAX_HTTP_REQUESTS).
+      runs: list(get("runs", "50,200")).map((text) => positiveInteger("runs", text, 2000)),
+      tokensPerSecond: positiveInteger("token-rate", get("token-rate", "50"), 1000),
+      answerTokens: positiveInteger("answer-tokens", get("answer-tokens", "200"), 100_000),
+      watchers: nonNegativeInteger("watchers", get("watchers", "2"), 20),
+      coalesceMs: list(get("coalesce-ms", "25")).map((text) => nonNegativeInteger("coalesce-ms", text, 1000)),
+      rounds: positiveInteger("runs-rounds", get("runs-rounds", "2")),
+      connectBatch,
+    },
+    cluster: {
+      ...fanout,
+      subscribers: list(get("cluster-subscribers", "1000")).map((text) => positiveInteger("cluster-subscribers", text, 5_000)),
+      publishers: positiveInteger("cluster-publishers", get("cluster-publishers", "1"), 100),
+      rounds: positiveInteger("cluster-rounds", get("cluster-rounds", "3")),
+      services,
+    },
+    recovery: {
+      modes: oneOf<RecoveryMode>("recovery mode", list(get("recovery-modes", RECOVERY_MODES.join(","))), RECOVERY_MODES),
+      ratePerSecond: positiveInteger("recovery-rate", get("recovery-rate", "2000"), 100_000),
+      channels: positiveInteger("recovery-channels", get("recovery-channels", "1"), 1000),
+      subscribers: positiveInteger("recovery-subscribers", get("recovery-subscribers", "20"), 5000),
+      holdMs: positiveInteger("hold-ms", get("hold-ms", "300"), 60_000),
+      offlineMs: nonNegativeInteger("offline-ms", get("offline-ms", "100"), 60_000),
+      phaseSeconds: positiveInteger("phase-s", get("phase-s", "4"), 600),
+      rounds: positiveInteger("recovery-rounds", get("recovery-rounds", "2")),
+      bodyBytes: fanout.bodyBytes,
+      services,
     },
   };
 }

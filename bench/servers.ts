@@ -45,7 +45,7 @@ export function killAllServers(): void {
 }
 process.on("exit", killAllServers);
 
-function command(kind: ServerKind): { cmd: string[]; env: Record<string, string>; dataDir?: string } {
+function command(kind: ServerKind, settings: Record<string, string>): { cmd: string[]; env: Record<string, string>; dataDir?: string } {
   if (kind === "baseline") return { cmd: [process.execPath, "run", join(ROOT, "bench/baseline-server.ts")], env: {} };
   const dataDir = mkdtempSync(join(tmpdir(), "agentwire-bench-"));
   dataDirectories.add(dataDir);
@@ -60,6 +60,7 @@ function command(kind: ServerKind): { cmd: string[]; env: Record<string, string>
       // One publisher sends far above the per-connection default of 1,000 frames/s; everything else stays default.
       RATE_LIMIT_PER_S: "1000000000",
       RATE_LIMIT_BURST: "1000000000",
+      ...settings,
     },
   };
 }
@@ -96,8 +97,9 @@ export function readCpuSeconds(pid: number): number {
   return (userTicks + systemTicks) / CLOCK_TICKS_PER_SECOND;
 }
 
-export async function startServer(kind: ServerKind): Promise<RunningServer> {
-  const { cmd, env, dataDir } = command(kind);
+/** Starts a server; `settings` are extra environment variables for agentwire (the baseline has none). */
+export async function startServer(kind: ServerKind, settings: Record<string, string> = {}): Promise<RunningServer> {
+  const { cmd, env, dataDir } = command(kind, settings);
   const child = Bun.spawn(cmd, {
     cwd: kind === "agentwire" ? agentwireRoot : ROOT,
     // A minimal environment, so settings of the shell running the bench (DATABASE_URL...) do not leak in.
