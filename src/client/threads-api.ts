@@ -1,0 +1,141 @@
+// The REST side (PROTOCOL.md section 7): threads and their messages, with the bearer token and typed errors.
+
+import type { SourceView, ToolCallView, UsageView } from "../protocol/run-events.ts";
+import { ApiError, ClientErrorCode } from "./errors.ts";
+import type { RunAccepted } from "./frames.ts";
+
+export interface ThreadView {
+  id: string;
+  title: string;
+  /** ISO 8601. */
+  created_at: string;
+  updated_at: string;
+}
+
+export type MessageStatus = "completed" | "streaming" | "awaiting_approval" | "cancelled" | "error" | "interrupted";
+
+export interface MessageView {
+  id: string;
+  role: "user" | "assistant";
+  /** For a message still streaming, the text produced so far. */
+  content: string;
+  status: MessageStatus;
+  created_at: string;
+  reasoning?: string;
+  tool_calls?: Array<ToolCallView & { status?: string }>;
+  sources?: SourceView[];
+  usage?: UsageView;
+  error?: unknown;
+}
+
+/** A thread's messages with the position of its channel they reflect: subscribe with `since: seq, epoch`. */
+export interface ThreadSnapshot {
+  messages: MessageView[];
+  seq: number;
+  epoch: string;
+}
+
+/** The part of fetch the REST calls use. */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface ThreadsApiOptions {
+  /** `http(s)://host[:port][/base]`, without a trailing slash. */
+  httpUrl: string;
+  /** The bearer token; `refresh` asks for a new one after a 401. */
+  token(refresh: boolean): Promise<string>;
+  /** Whether `token(true)` can return a different token than before. */
+  canRefresh: boolean;
+  fetch: FetchLike;
+  timeoutMs: number;
+}
+
+export class ThreadsApi {
+  constructor(private readonly options: ThreadsApiOptions) {}
+
+  /** The caller's threads, most recently updated first. */
+  async list(): Promise<ThreadView[]> {
+    return (await this.call<{ threads: ThreadView[] }>("GET", "/threads")).threads;
+  }
+
+  async create(title?: string): Promise<ThreadView> {
+    return this.call<ThreadView>("POST", "/threads", title === undefined ? {} : { title });
+  }
+
+  async messages(threadId: string): Promise<ThreadSnapshot> {
+    return this.call<ThreadSnapshot>("GET", `/threads/${encodeURIComponent(threadId)}/messages`);
+  }
+
+  /** Starts a run over REST. Its events go to `thread:<id>`; attach with `client.chat.watch(threadId, accepted.message_id)`. */
+  async send(threadId: string, content: string, options: { useReasoning?: boolean } = {}): Promise<RunAccepted> {
+    const body: Record<string, unknown> = { content };
+    if (options.useReasoning !== undefined) body.use_reasoning = options.useReasoning;
+    return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/messages`, body);
+  }
+
+  /** Stops the thread's run if one is active, then deletes the thread and its messages. */
+  async delete(threadId: string): Promise<void> {
+    await this.call<void>("DELETE", `/threads/${encodeURIComponent(threadId)}`);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.options.token(attempt > 0);
+      const response = await this.fetchWithTimeout(method, path, token, body);
+      // One retry with a fresh token: the cached one may have expired a moment ago.
+      if (response.status === 401 && attempt === 0 && this.options.canRefresh) {
+        await response.body?.cancel();
+        continue;
+      }
+      if (!response.ok) throw await apiErrorOf(response, method, path);
+      if (response.status === 204) return undefined as T;
+      return (await response.json()) as T;
+    }
+  }
+
+  private async fetchWithTimeout(method: string, path: string, token: string, body: unknown): Promise<Response> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.options.timeoutMs);
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    try {
+      return await this.options.fetch(this.options.httpUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+      });
+    } catch (error) {
+      if (controller.signal.aborted) {
+        throw new ApiError(ClientErrorCode.timeout, `${method} ${path}: no answer within ${this.options.timeoutMs} ms`, 0, undefined, { cause: error });
+      }
+      throw new ApiError(ClientErrorCode.http, `${method} ${path} failed: ${String(error)}`, 0, undefined, { cause: error });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+async function apiErrorOf(response: Response, method: string, path: string): Promise<ApiError> {
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch {
+    body = undefined;
+  }
+  const fields = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
+  const code = typeof fields.code === "string" ? fields.code : ClientErrorCode.http;
+  const message = typeof fields.message === "string" ? fields.message : `${method} ${path} answered ${response.status}`;
+  const details = Array.isArray(fields.details) ? fields.details.map(String) : undefined;
+  return new ApiError(code, message, response.status, details);
+}
+
+/** The REST base of a WebSocket URL: `ws://host:8080/ws?token=x` gives `http://host:8080`. */
+export function httpUrlOf(wsUrl: string): string {
+  const url = new URL(wsUrl);
+  if (url.protocol === "ws:") url.protocol = "http:";
+  else if (url.protocol === "wss:") url.protocol = "https:";
+  url.pathname = url.pathname.replace(/\/ws\/?$/, "");
+  url.search = "";
+  url.hash = "";
+  return url.toString().replace(/\/$/, "");
+}
