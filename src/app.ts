@@ -22,6 +22,7 @@ import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
 import { wsUpgrade } from "./http/ws-route.ts";
+import chatPage from "./web/index.html";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
 import { ErrorCode, ProtocolError } from "./protocol/index.ts";
@@ -138,7 +139,12 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   if (storage.dialect !== "sqlite") await agent.leases.reap();
 
   const elysia = new Elysia({
-    serve: { routes: { "/ws": wsUpgrade(gateway, tokens) } },
+    serve: {
+      // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary).
+      // Production mode: bundled once, no hot reload client injected into the page.
+      development: false,
+      routes: { "/": chatPage, "/ws": wsUpgrade(gateway, tokens) },
+    },
     websocket: {
       maxPayloadLength: config.maxFrameBytes,
       // Our own check closes a slow consumer with 1013 at MAX_QUEUED_BYTES; Bun's limit, a little higher,

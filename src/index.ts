@@ -13,6 +13,7 @@ async function serve(config: Config): Promise<void> {
     const token = await app.tokens.sign({ sub: "dev", subscribe: ["*"], publish: ["*"] }, 24 * 3600);
     app.logger.info("JWT_SECRET is not set: using the secret generated in DATA_DIR. Dev token for user 'dev' (24h):", {
       token,
+      chat_page: `${app.url}/#token=${token}`,
       connect_url: `${app.url.replace(/^http/, "ws")}/ws?token=${token}`,
       make_more: "bun run src/index.ts token --sub alice",
     });

@@ -36,6 +36,17 @@ test("the compiled binary migrates a fresh database, serves, mints tokens and st
     expect(String(devLine?.connect_url)).toMatch(new RegExp(`^ws://[^/]+:${server.port}/ws\\?token=`));
     const dev = await connectAs(`ws://localhost:${server.port}/ws`, String(devLine!.token));
     dev.close();
+    // The chat page and its bundle are inside the binary, and the log links to it with the dev token.
+    expect(String(devLine?.chat_page)).toMatch(new RegExp(`^http://[^/]+:${server.port}/#token=${devLine!.token}$`));
+    const page = await fetch(`http://localhost:${server.port}/`);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    const html = await page.text();
+    expect(html).toContain('aria-label="Message"');
+    const script = html.match(/<script[^>]+src="([^"]+)"/)?.[1];
+    expect(script).toBeDefined();
+    const bundle = await fetch(`http://localhost:${server.port}${script}`);
+    expect(bundle.status).toBe(200);
+    expect(await bundle.text()).toContain("agentwire.token");
     server.process.kill("SIGTERM");
     expect((await client.closed).code).toBe(1001);
     expect(await server.exited).toBe(0);

@@ -1,0 +1,199 @@
+// The chat page at `/` in a real Chromium (Debian's, driven by playwright-core): streamed answers,
+// stop, approvals, a reload mid-stream, and model output that must stay text.
+
+import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { ROOT } from "../helpers/process.ts";
+import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
+import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
+import { startTcpProxy } from "../helpers/tcp-proxy.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const OUTPUT = join(ROOT, "test-output");
+const available = existsSync(CHROMIUM);
+// A browser step waits up to 30 s (playwright's default); a test may take a few of them.
+setDefaultTimeout(30_000);
+if (!available) console.warn(`chat page browser tests skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
+
+describe.skipIf(!available)("chat page in Chromium", () => {
+  let harness: AgentHarness;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let token: string;
+
+  beforeAll(async () => {
+    harness = await startAgentHarness({ TOOLS_REQUIRE_APPROVAL: "calculator", COALESCE_MS: "10" });
+    token = await harness.server.token({ sub: "alice" });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await harness?.stop();
+  });
+
+  beforeEach(async () => {
+    await context?.close();
+    context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    page = await context.newPage();
+  });
+
+  /** Opens the page with the token in the link, as the start-up log prints it, and waits for the socket. */
+  async function openPage(base = harness.server.httpUrl): Promise<void> {
+    await page.goto(`${base}/#token=${token}`);
+    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+  }
+
+  async function sendMessage(text: string): Promise<void> {
+    await page.getByRole("textbox", { name: "Message" }).fill(text);
+    await page.getByRole("button", { name: "Send" }).click();
+  }
+
+  const assistant = () => page.locator("li.message.assistant").last();
+
+  async function waitForStatus(status: string, timeoutMs = 10_000): Promise<void> {
+    await page.locator(`li.message.assistant[data-status="${status}"]`).last().waitFor({ timeout: timeoutMs });
+  }
+
+  test("a message gets a streamed answer; the token leaves the address bar; a screenshot is saved", async () => {
+    const answer = "Streaming works: one, two, three, four, five, six, seven, eight.";
+    harness.fake.enqueue(textResponse(answer, { chunkSize: 3, delayMs: 15, reasoning: "Thinking it over." }));
+    await openPage();
+    expect(page.url()).not.toContain("token=");
+    await sendMessage("Say something long");
+    // Part of the answer shows before the run completes.
+    await page.waitForFunction(() => {
+      const text = document.querySelector("li.message.assistant .text")?.textContent ?? "";
+      return text.length > 0 && document.querySelector("li.message.assistant")?.getAttribute("data-status") !== "completed";
+    });
+    await waitForStatus("completed");
+    expect(await assistant().locator(":scope > .text").textContent()).toBe(answer);
+    expect(await page.locator("li.message.user .text").last().textContent()).toBe("Say something long");
+    // Reasoning is there, collapsed.
+    const reasoning = assistant().locator("details.reasoning");
+    expect(await reasoning.getAttribute("open")).toBeNull();
+    expect(await reasoning.locator(".text").textContent()).toBe("Thinking it over.");
+    // The new thread is listed and current.
+    await page.locator('nav button[aria-current="true"]').filter({ hasText: "Say something long" }).waitFor();
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, "chat-page.png"), fullPage: true });
+    expect(existsSync(join(OUTPUT, "chat-page.png"))).toBe(true);
+  });
+
+  test("model output with <script> and HTML is shown as text and never runs", async () => {
+    const hostile = `<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2"><b>bold?</b>`;
+    harness.fake.enqueue(textResponse(hostile, { chunkSize: 7 }));
+    await openPage();
+    await sendMessage("Answer with markup");
+    await waitForStatus("completed");
+    expect(await assistant().locator(":scope > .text").textContent()).toBe(hostile);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator("#messages script, #messages img, #messages b").count()).toBe(0);
+  });
+
+  test("Stop ends a run cancelled with its partial text, and the model request is aborted", async () => {
+    const words = Array.from({ length: 400 }, (_, index) => `w${index}`).join(" ");
+    harness.fake.enqueue(textResponse(words, { chunkSize: 4, delayMs: 20 }));
+    await openPage();
+    const requestsBefore = harness.fake.requests.length;
+    await sendMessage("Talk for a long time");
+    await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 20);
+    await page.getByRole("button", { name: "Stop" }).click();
+    await waitForStatus("cancelled");
+    const partial = (await assistant().locator(":scope > .text").textContent()) ?? "";
+    expect(partial.length).toBeGreaterThan(0);
+    expect(words.startsWith(partial)).toBe(true);
+    expect(partial.length).toBeLessThan(words.length);
+    expect(await assistant().locator(".status").textContent()).toBe("stopped");
+    await page.getByRole("button", { name: "Stop" }).waitFor({ state: "hidden" });
+    const request = harness.fake.requests[requestsBefore]!;
+    await waitUntil(() => request.aborted, "the model request to be aborted");
+  });
+
+  test("a tool that needs approval shows a card; Approve runs it and the answer follows", async () => {
+    harness.fake.enqueue(
+      toolCallResponse([{ id: "call_calc", name: "calculator", arguments: { expression: "6 * 7" } }]),
+      textResponse("The result is 42."),
+    );
+    await openPage();
+    await sendMessage("What is 6 times 7?");
+    const card = page.locator('.tool[data-call-id="call_calc"]');
+    await card.and(page.locator('[data-status="awaiting_approval"]')).waitFor();
+    expect(await card.locator("code").textContent()).toBe('{"expression":"6 * 7"}');
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, "chat-page-approval.png"), fullPage: true });
+    await page.getByRole("button", { name: "Approve" }).click();
+    await waitForStatus("completed");
+    expect(await card.getAttribute("data-status")).toBe("done");
+    expect(await card.locator(".result").textContent()).toBe("→ 42");
+    expect(await assistant().locator(":scope > .text").textContent()).toBe("The result is 42.");
+    expect(await page.getByRole("button", { name: "Approve" }).count()).toBe(0);
+  });
+
+  test("Reject tells the model, which answers without the tool", async () => {
+    harness.fake.enqueue(
+      toolCallResponse([{ id: "call_no", name: "calculator", arguments: { expression: "1 + 1" } }]),
+      textResponse("Understood, no calculation."),
+    );
+    await openPage();
+    await sendMessage("Add one and one");
+    await page.getByRole("button", { name: "Reject" }).click();
+    await waitForStatus("completed");
+    expect(await page.locator('.tool[data-call-id="call_no"]').getAttribute("data-status")).toBe("rejected");
+    expect(await assistant().locator(":scope > .text").textContent()).toBe("Understood, no calculation.");
+  });
+
+  test("a reload mid-stream resumes the answer: the full text once, nothing lost or doubled", async () => {
+    const answer = Array.from({ length: 120 }, (_, index) => `t${index}`).join(" ");
+    harness.fake.enqueue(textResponse(answer, { chunkSize: 5, delayMs: 20 }));
+    await openPage();
+    await sendMessage("Stream, and I will reload");
+    await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 40);
+    await page.reload();
+    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+    // Still streaming after the reload, so the page resumed a live run rather than reading a finished one.
+    await page.locator('li.message.assistant[data-status="streaming"]').waitFor();
+    await waitForStatus("completed");
+    expect(await page.locator("li.message.assistant").count()).toBe(1);
+    expect(await assistant().locator(":scope > .text").textContent()).toBe(answer);
+    expect(await page.getByRole("button", { name: "Stop" }).isHidden()).toBe(true);
+  });
+
+  test("a dropped network mid-stream: the page shows it, reconnects, and the answer arrives whole", async () => {
+    const proxy = startTcpProxy(harness.server.app.port);
+    try {
+      const answer = Array.from({ length: 100 }, (_, index) => `d${index}`).join(" ");
+      harness.fake.enqueue(textResponse(answer, { chunkSize: 5, delayMs: 20 }));
+      await openPage(`http://localhost:${proxy.port}`);
+      await sendMessage("Stream through a network drop");
+      await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 30);
+      // The link drops and stays down for a moment: the page says so, then comes back by itself.
+      proxy.refuse(true);
+      proxy.cut();
+      await page.getByRole("status").filter({ hasText: /connecting|disconnected/ }).waitFor();
+      await Bun.sleep(300);
+      proxy.refuse(false);
+      await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+      await waitForStatus("completed");
+      expect(await page.locator("li.message.assistant").count()).toBe(1);
+      expect(await assistant().locator(":scope > .text").textContent()).toBe(answer);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  test("without a token the page asks for one; a refused token says so", async () => {
+    await page.goto(harness.server.httpUrl);
+    expect(await page.getByRole("alert").textContent()).toContain("Paste a token");
+    await page.getByLabel("Token").fill("not-a-jwt");
+    await page.getByRole("button", { name: "Connect" }).click();
+    await page.getByRole("alert").filter({ hasText: "refused" }).waitFor();
+    expect(await page.getByRole("status").textContent()).toBe("disconnected");
+  });
+});
