@@ -63,7 +63,7 @@ export function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): Tcp
             },
             data: (_upstream, chunk) => link.toClient.write(chunk),
             drain: () => link.toUpstream.drain(),
-            close: () => client.end(),
+            close: () => void client.end(),
             error: () => client.terminate(),
           },
         }).catch(() => client.terminate());
