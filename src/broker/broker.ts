@@ -38,6 +38,12 @@ export interface Broker {
   listen(channel: string): Promise<void>;
   /** Stop delivering the channel's publications to this node. */
   unlisten(channel: string): Promise<void>;
+  /**
+   * Resolves once every publication committed before the call, on a channel this node listens to, has
+   * been handed to the listener; fails with `unavailable` when the engine cannot tell in time.
+   * The gateway calls it between reading a channel's state and going live, so the two line up.
+   */
+  sync(): Promise<void>;
   /** Register the node's single publication listener. */
   onPublication(listener: PublicationListener): void;
   /** Whether the engine can serve requests now. */

@@ -88,6 +88,9 @@ export class MemoryBroker implements Broker {
     }
   }
 
+  /** Publications are handed to the listener inside publish(), so there is nothing to wait for. */
+  async sync(): Promise<void> {}
+
   onPublication(listener: PublicationListener): void {
     this.listener = listener;
   }

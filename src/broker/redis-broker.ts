@@ -3,6 +3,7 @@
 import { createLogger, type Logger } from "../observability/log.ts";
 import type { Broker, ChannelState, Publication, PublicationListener, Recovery } from "./broker.ts";
 import { newEpoch } from "./memory-broker.ts";
+import { RedisBarrier } from "./redis-barrier.ts";
 import { RedisConnection } from "./redis-connection.ts";
 import { publishScript, recoverScript, stateScript } from "./redis-scripts.ts";
 import { RedisSubscriber } from "./redis-subscriber.ts";
@@ -28,6 +29,7 @@ const READY_TIMEOUT_MS = 500;
  *   P{C}:meta     hash {epoch, seq}
  *   P{C}:history  stream of the last historySize publications, entry id `<seq>-0`, fields p (payload), o (origin)
  *   P{C}:live     pub/sub channel: `{"seq":N,"epoch":"E","origin":"O"}\n<payload>`
+ * and, per broker instance `I`, the pub/sub channel `Psync:I` of its barrier (see `sync`).
  */
 export function channelKeys(prefix: string, channel: string): { meta: string; history: string; live: string } {
   const base = `${prefix}{${channel}}`;
@@ -42,23 +44,28 @@ export class RedisBroker implements Broker {
     readonly commands: RedisConnection,
     /** The pub/sub connection, shared with a RedisControlBus on the same node. */
     readonly subscriber: RedisSubscriber,
+    private readonly barrier: RedisBarrier,
     private readonly options: Required<Pick<RedisBrokerOptions, "prefix" | "historySize" | "historyTtlS">>,
     readonly logger: Logger,
   ) {}
 
   static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
     const logger = options.logger ?? createLogger("silent");
-    const connection = { url: options.url, commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS, logger };
+    const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const connection = { url: options.url, commandTimeoutMs, logger };
     const commands = await RedisConnection.open({ ...connection, name: "commands" });
-    let subscriber: RedisSubscriber;
+    let subscriber: RedisSubscriber | undefined;
+    let barrier: RedisBarrier;
     try {
       subscriber = await RedisSubscriber.open(connection);
+      barrier = await RedisBarrier.open(commands, subscriber, `${options.prefix}sync:${crypto.randomUUID()}`, commandTimeoutMs);
     } catch (error) {
+      subscriber?.close();
       commands.close();
       throw error;
     }
     const { prefix, historySize, historyTtlS } = options;
-    return new RedisBroker(commands, subscriber, { prefix, historySize, historyTtlS }, logger);
+    return new RedisBroker(commands, subscriber, barrier, { prefix, historySize, historyTtlS }, logger);
   }
 
   get prefix(): string {
@@ -107,6 +114,14 @@ export class RedisBroker implements Broker {
     this.listener = listener;
   }
 
+  /**
+   * Publications reach this node over the subscriber connection, behind the command connection that
+   * reads state: one marker round trip through the subscriber connection lets them catch up.
+   */
+  sync(): Promise<void> {
+    return this.barrier.wait();
+  }
+
   /** False while either connection is down or Redis does not answer PING within half a second. */
   async ready(): Promise<boolean> {
     const [commands, subscriber] = await Promise.all([this.commands.ping(READY_TIMEOUT_MS), this.subscriber.ping(READY_TIMEOUT_MS)]);
@@ -114,6 +129,7 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    this.barrier.close();
     this.subscriber.close();
     this.commands.close();
   }

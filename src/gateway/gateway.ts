@@ -160,6 +160,9 @@ export class Gateway {
       await this.listen(channel);
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, request.epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
+      // The read may count publications whose delivery to this node is still on its way (Redis: over
+      // another connection); once they have landed in the buffer, the seq filter below drops them.
+      await this.broker.sync();
       if (session.closed || !this.isPending(channel, pending)) return;
       this.removePending(channel, session);
       const recovered = recovery ? recovery.publications !== undefined : undefined;

@@ -129,6 +129,31 @@ export function describeBrokerContract(
       expect(received.filter((publication) => publication.channel === a)).toHaveLength(1);
     });
 
+    test("sync resolves only once every publication committed before it has reached the listener", async () => {
+      const broker = await start();
+      const a = channel("sync");
+      await broker.listen(a);
+      for (let round = 1; round <= 5; round++) {
+        await Promise.all(Array.from({ length: 20 }, (_, index) => broker.publish(a, `{"i":${index}}`)));
+        await broker.sync();
+        // No waiting here: what the gateway reads after sync() must already be in.
+        expect(received.map((publication) => publication.seq)).toEqual(Array.from({ length: 20 * round }, (_, index) => index + 1));
+      }
+    });
+
+    test("concurrent syncs all resolve, each after the publications before it", async () => {
+      const broker = await start();
+      const a = channel("syncs");
+      await broker.listen(a);
+      const syncs = Array.from({ length: 10 }, async (_, index) => {
+        const { seq } = await broker.publish(a, `{"i":${index}}`);
+        await broker.sync();
+        expect(received.some((publication) => publication.seq === seq)).toBe(true);
+      });
+      await Promise.all(syncs);
+      expect(received).toHaveLength(10);
+    });
+
     test("recover replays exactly the publications after since", async () => {
       const broker = await start();
       const a = channel("recover");

@@ -87,6 +87,31 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
     for (const publication of receivedByB) expect(publication).toEqual(bySeq.get(publication.seq)!);
   });
 
+  test("sync on one node covers what another node committed before the call, for concurrent callers too", async () => {
+    const [a, b] = await nodes(2);
+    const received = collect(b!);
+    await b!.listen("busy");
+    let stop = false;
+    const publishing = (async () => {
+      while (!stop) await Promise.all([a!.publish("busy", "{}"), a!.publish("busy", "{}")]);
+    })();
+    const failures: string[] = [];
+    // Callers overlap, so most join a marker round another caller opened: none may be answered by a marker sent before it came.
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let round = 0; round < 40; round++) {
+          const { seq } = await b!.state("busy");
+          await b!.sync();
+          const delivered = received.at(-1)?.seq ?? 0;
+          if (delivered < seq) failures.push(`state said ${seq}, only ${delivered} delivered after sync`);
+        }
+      }),
+    );
+    stop = true;
+    await publishing;
+    expect(failures).toEqual([]);
+  });
+
   test("a node recovers what another node published", async () => {
     const [a, b] = await nodes(2);
     for (let index = 1; index <= 5; index++) await a!.publish("thread:t1", `{"i":${index}}`, "connection-a");
@@ -282,6 +307,7 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
         rejection(broker.state("before")),
         rejection(broker.recover("before", 0, "x")),
         rejection(broker.listen("during")),
+        rejection(broker.sync()),
       ]);
       for (const call of calls) expectUnavailable(call, 3000);
       expect((calls[0]!.error as ProtocolError).message).toBe("the broker (Redis) is unavailable; retry later");
@@ -302,6 +328,8 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
       await broker.listen("during");
       await broker.publish("during", "{}");
       await waitFor(() => received.length === 3);
+      // The barrier's own channel was subscribed again with the others.
+      await broker.sync();
       expect(warnings).toContain("Redis connection lost; reconnecting");
       expect(warnings).toContain("Redis subscriber reconnected; publications sent meanwhile were not pushed to this node");
     }, 30_000);
@@ -320,7 +348,7 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
       await broker.listen("frozen");
       server!.kill("SIGSTOP");
       try {
-        const calls = await Promise.all([rejection(broker.publish("frozen", "{}")), rejection(broker.listen("other"))]);
+        const calls = await Promise.all([rejection(broker.publish("frozen", "{}")), rejection(broker.listen("other")), rejection(broker.sync())]);
         for (const call of calls) expectUnavailable(call, 1500);
         expect(await broker.ready()).toBe(false);
       } finally {
@@ -329,6 +357,7 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
       await eventually(() => broker.ready(), 10_000, "the broker to serve again");
       await broker.publish("frozen", '{"thawed":true}');
       await waitFor(() => received.some((publication) => publication.payload === '{"thawed":true}'), 3000, "delivery after the freeze");
+      await broker.sync();
     }, 30_000);
   });
 

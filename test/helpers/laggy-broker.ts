@@ -27,6 +27,7 @@ export function laggyBroker(historySize: number, maxDelayMs = 4): Broker {
       return inner.listen(channel);
     },
     unlisten: (channel) => inner.unlisten(channel),
+    sync: () => inner.sync(),
     onPublication: (listener) => inner.onPublication(listener),
     ready: () => inner.ready(),
     close: () => inner.close(),
