@@ -84,6 +84,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, "chat-page.png"), fullPage: true });
     expect(existsSync(join(OUTPUT, "chat-page.png"))).toBe(true);
+    console.log(`screenshot: ${join(OUTPUT, "chat-page.png")}`);
   });
 
   test("model output with <script> and HTML is shown as text and never runs", async () => {
@@ -134,6 +135,23 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await card.locator(".result").textContent()).toBe("→ 42");
     expect(await assistant().locator(":scope > .text").textContent()).toBe("The result is 42.");
     expect(await page.getByRole("button", { name: "Approve" }).count()).toBe(0);
+  });
+
+  test("a reload while a tool waits for approval brings the card back, and Approve still works", async () => {
+    harness.fake.enqueue(
+      toolCallResponse([{ id: "call_wait", name: "calculator", arguments: { expression: "2 ^ 8" } }]),
+      textResponse("That makes 256."),
+    );
+    await openPage();
+    await sendMessage("Two to the eighth?");
+    await page.locator('.tool[data-call-id="call_wait"][data-status="awaiting_approval"]').waitFor();
+    await page.reload();
+    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+    await page.locator('.tool[data-call-id="call_wait"][data-status="awaiting_approval"]').waitFor();
+    await page.getByRole("button", { name: "Approve" }).click();
+    await waitForStatus("completed");
+    expect(await page.locator('.tool[data-call-id="call_wait"] .result').textContent()).toBe("→ 256");
+    expect(await assistant().locator(":scope > .text").textContent()).toBe("That makes 256.");
   });
 
   test("Reject tells the model, which answers without the tool", async () => {
