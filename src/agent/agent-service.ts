@@ -173,7 +173,9 @@ export class AgentService implements ChatHandler {
         if (error instanceof ActiveRunConflictError) throw new ProtocolError(ErrorCode.conflict, "a run is already active on this thread", undefined, { cause: error });
         throw error;
       }
-      if (session) await this.deps.gateway.subscribe(session, channel, {});
+      // A connection already on the thread stays on it as it is: subscribing again would start it over
+      // from the current seq and could skip an event still on its way to it.
+      if (session && !session.isSubscribed(channel)) await this.deps.gateway.subscribe(session, channel, {});
     } catch (error) {
       await storage.updateMessage(run.messageId, { status: "error", error: { message: "the run could not start" } }).catch(() => {});
       this.release(run);

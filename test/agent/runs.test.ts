@@ -53,6 +53,19 @@ describe("a plain answer", () => {
     expect((request.tools ?? []).map((tool) => (tool.function as { name: string }).name).sort()).toEqual(["calculator", "current_time", "search_history"]);
   });
 
+  test("a second send on a thread the connection holds keeps its subscription: no new announcement, seqs go on", async () => {
+    harness.fake.enqueue(textResponse("First."), textResponse("Second."));
+    const first = await send(alice, "One");
+    const firstEvents = await collectRun(alice, first.message_id);
+    alice.drain();
+    const second = await send(alice, "Two", { thread_id: first.thread_id });
+    const secondEvents = await collectRun(alice, second.message_id);
+    expect(alice.drain((frame) => frame.channel === "subscription")).toEqual([]);
+    const seqs = [...firstEvents, ...secondEvents].map((event) => event.seq);
+    expect(seqs).toEqual(seqs.map((_, index) => index + 1));
+    expect(secondEvents.at(-1)!.payload).toMatchObject({ status: "completed", message: "Second." });
+  });
+
   test("deltas are coalesced: a fast model does not cost one frame per token", async () => {
     harness.fake.enqueue(textResponse("x".repeat(400), { chunkSize: 1 }));
     const ack = await send(alice, "long please");
