@@ -21,7 +21,7 @@ import { Gateway } from "./gateway/gateway.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
-import { wsUpgrade } from "./http/ws-route.ts";
+import { socketEvents, wsUpgrade } from "./http/ws-route.ts";
 import chatPage from "./web/index.html";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
@@ -170,7 +170,9 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(systemRoutes({ tokens, gateway, broker, storage, registry, logger }))
     .use(threadRoutes({ tokens, storage, broker, agent }));
 
-  elysia.listen({ port: config.port, hostname: config.host });
+  // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
+  // route would not work beside them.
+  elysia.listen({ port: config.port, hostname: config.host, websocket: socketEvents });
   server = elysia.server as Server<unknown>;
   const port = server.port!;
   const displayHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;

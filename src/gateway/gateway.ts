@@ -16,9 +16,9 @@ import {
   subscribedFrame,
   type ChatPayload,
 } from "../protocol/index.ts";
-import { Session } from "./session.ts";
+import type { Session } from "./session.ts";
 import type { RatePolicy } from "./rate-limiter.ts";
-import type { Fanout, Transport } from "./transport.ts";
+import type { Fanout } from "./transport.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -63,14 +63,18 @@ interface Pending {
 
 /**
  * What this node holds for one channel: its live local subscribers (one session stored bare, since
- * most channels have one and a Set costs ~300 bytes), how many local subscriptions (pending
- * included) keep the broker listening, and that listen.
+ * most channels have one and a Set costs ~300 bytes), the subscriptions waiting for their ack (one
+ * bare too: they are short-lived and few), how many local subscriptions (pending included) keep the
+ * broker listening, and that listen.
  */
 interface ChannelEntry {
   live: Session | Set<Session> | undefined;
+  pending: Pending | Pending[] | undefined;
   count: number;
   listening: Promise<void> | "listening" | undefined;
 }
+
+const NO_PUBLICATIONS: readonly Publication[] = [];
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -84,8 +88,6 @@ export class Gateway {
   private readonly fanout: Fanout;
   private readonly sessions = new Map<string, Session>();
   private readonly channels = new Map<string, ChannelEntry>();
-  // Per channel, the subscriptions being answered; short-lived and few, so an array.
-  private readonly pending = new Map<string, Pending[]>();
   private subscriptionCount = 0;
   private readonly tickTimer: Timer;
   private readonly tickMs: number;
@@ -120,12 +122,10 @@ export class Gateway {
     return this.subscriptionCount;
   }
 
-  /** Register a newly opened socket. */
-  open(id: string, transport: Transport): Session {
-    const session = new Session(id, transport, this, Date.now());
-    this.sessions.set(id, session);
+  /** Register a session whose socket just opened (called by Session.start). */
+  register(session: Session): void {
+    this.sessions.set(session.id, session);
     this.metrics.connections.set(this.sessions.size);
-    return session;
   }
 
   session(id: string): Session | undefined {
@@ -152,12 +152,14 @@ export class Gateway {
       this.metrics.subscriptions.set(this.subscriptionCount);
       this.acquire(channel);
     }
+    // The entry exists: acquired just now, or by the subscription being repeated.
+    const entry = this.channels.get(channel)!;
     const pending: Pending = { session, buffer: undefined, bytes: 0 };
-    const waiting = this.pending.get(channel);
-    if (waiting) waiting.push(pending);
-    else this.pending.set(channel, [pending]);
+    if (!entry.pending) entry.pending = pending;
+    else if (Array.isArray(entry.pending)) entry.pending.push(pending);
+    else entry.pending = [entry.pending, pending];
     try {
-      await this.listen(channel);
+      if (entry.listening !== "listening") await this.listen(channel, entry);
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, request.epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
       // The read may count publications whose delivery to this node is still on its way (Redis: over
@@ -166,13 +168,13 @@ export class Gateway {
       if (session.closed || !this.isPending(channel, pending)) return;
       this.removePending(channel, session);
       const recovered = recovery ? recovery.publications !== undefined : undefined;
-      const replay = recovery?.publications ?? [];
+      const replay = recovery?.publications ?? NO_PUBLICATIONS;
       session.send(
         subscribedFrame(channel, state, request.id, recovery ? { recovered: recovered!, replayed: replay.length } : undefined),
       );
       let last = state.seq;
       for (const publication of replay) session.send(publicationFrame(channel, publication.seq, publication.payload));
-      for (const publication of pending.buffer ?? []) {
+      for (const publication of pending.buffer ?? NO_PUBLICATIONS) {
         if (publication.seq <= last) continue;
         session.send(publicationFrame(channel, publication.seq, publication.payload));
         last = publication.seq;
@@ -210,7 +212,7 @@ export class Gateway {
   }
 
   checkSlowConsumer(session: Session): void {
-    if (session.transport.bufferedAmount() > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
+    if (session.transport.getBufferedAmount() > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
   /** Tell every client the server is going away and close with 1001. */
@@ -225,24 +227,29 @@ export class Gateway {
 
   private deliver(publication: Publication): void {
     const { channel } = publication;
-    const waiting = this.pending.get(channel);
-    if (waiting) {
-      for (const pending of waiting) {
-        if (pending.session.id === publication.origin) continue;
-        (pending.buffer ??= []).push(publication);
-        pending.bytes += publication.payload.length;
-        if (pending.bytes > this.config.maxQueuedBytes) pending.session.close(CloseCode.tryAgainLater, "slow consumer");
-      }
+    const entry = this.channels.get(channel);
+    if (!entry) return;
+    if (entry.pending) {
+      if (Array.isArray(entry.pending)) for (const pending of entry.pending) this.hold(pending, publication);
+      else this.hold(entry.pending, publication);
     }
-    const live = this.channels.get(channel)?.live;
+    const live = entry.live;
     if (!live) return;
     const frame = publicationFrame(channel, publication.seq, publication.payload);
     // Publishing through the origin's own socket leaves it out, as the protocol requires.
     const origin = publication.origin === undefined ? undefined : this.sessions.get(publication.origin);
-    const status = origin && !origin.closed ? origin.transport.publish(channel, frame) : this.fanout.publish(channel, frame);
+    const status = origin && !origin.closed ? origin.transport.publishText(channel, frame) : this.fanout.publish(channel, frame);
     if (status !== -1) return;
     if (live instanceof Set) for (const session of live) this.checkSlowConsumer(session);
     else this.checkSlowConsumer(live);
+  }
+
+  /** Keep a publication for a subscription waiting for its ack. */
+  private hold(pending: Pending, publication: Publication): void {
+    if (pending.session.id === publication.origin) return;
+    (pending.buffer ??= []).push(publication);
+    pending.bytes += publication.payload.length;
+    if (pending.bytes > this.config.maxQueuedBytes) pending.session.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
   private addLive(channel: string, session: Session): void {
@@ -266,26 +273,23 @@ export class Gateway {
   private acquire(channel: string): void {
     const entry = this.channels.get(channel);
     if (entry) entry.count++;
-    else this.channels.set(channel, { live: undefined, count: 1, listening: undefined });
+    else this.channels.set(channel, { live: undefined, pending: undefined, count: 1, listening: undefined });
   }
 
-  private listen(channel: string): Promise<void> {
-    const entry = this.channels.get(channel);
-    if (!entry || entry.listening === "listening") return Promise.resolve();
-    if (!entry.listening) {
-      const listening = this.broker.listen(channel);
-      entry.listening = listening;
-      // Once confirmed, drop the promise (memory per channel); a failed listen is retried by the next subscriber.
-      listening.then(
-        () => {
-          if (entry.listening === listening) entry.listening = "listening";
-        },
-        () => {
-          if (entry.listening === listening) entry.listening = undefined;
-        },
-      );
+  /** Starts the broker listening to the channel unless a subscriber did already, and waits until it listens. */
+  private async listen(channel: string, entry: ChannelEntry): Promise<void> {
+    let listening = entry.listening;
+    if (listening === "listening") return;
+    if (listening === undefined) listening = entry.listening = this.broker.listen(channel);
+    try {
+      await listening;
+    } catch (error) {
+      // A failed listen is retried by the next subscriber.
+      if (entry.listening === listening) entry.listening = undefined;
+      throw error;
     }
-    return entry.listening;
+    // Once confirmed, drop the promise (memory per channel).
+    if (entry.listening === listening) entry.listening = "listening";
   }
 
   private releaseInterest(channel: string): void {
@@ -298,16 +302,22 @@ export class Gateway {
   }
 
   private isPending(channel: string, pending: Pending): boolean {
-    return this.pending.get(channel)?.includes(pending) ?? false;
+    const waiting = this.channels.get(channel)?.pending;
+    return waiting === pending || (Array.isArray(waiting) && waiting.includes(pending));
   }
 
   private removePending(channel: string, session: Session): void {
-    const waiting = this.pending.get(channel);
+    const entry = this.channels.get(channel);
+    const waiting = entry?.pending;
     if (!waiting) return;
+    if (!Array.isArray(waiting)) {
+      if (waiting.session === session) entry.pending = undefined;
+      return;
+    }
     const index = waiting.findIndex((pending) => pending.session === session);
     if (index < 0) return;
     waiting.splice(index, 1);
-    if (waiting.length === 0) this.pending.delete(channel);
+    if (waiting.length === 1) entry.pending = waiting[0];
   }
 
   /** Token expiry, server pings for quiet connections, idle closes and the slow-consumer sweep. */
@@ -326,7 +336,7 @@ export class Gateway {
       }
       // Once per ping interval of quiet: the tick that crosses each multiple of the interval pings.
       // Derived from lastFrameAt rather than a last-ping field, one number less per connection.
-      if (quiet >= pingMs && quiet % pingMs < this.tickMs) session.transport.sendPing();
+      if (quiet >= pingMs && quiet % pingMs < this.tickMs) session.transport.ping();
       this.checkSlowConsumer(session);
     }
   }

@@ -1,93 +1,96 @@
-// The only file that touches Bun's socket: the `/ws` upgrade, and the adapter between the socket and
-// the gateway's Transport.
+// The only file that touches Bun's socket: the `/ws` upgrade, and the socket events handed to the session.
 
-import type { Server, ServerWebSocket } from "bun";
+import type { Server, WebSocketHandler } from "bun";
 import type { Principal } from "../auth/principal.ts";
 import { bearerToken, type TokenService } from "../auth/tokens.ts";
 import type { Gateway } from "../gateway/gateway.ts";
-import type { Session } from "../gateway/session.ts";
-import type { Transport } from "../gateway/transport.ts";
+import { Session } from "../gateway/session.ts";
 import { ErrorCode, ProtocolError } from "../protocol/index.ts";
 import { httpError } from "./errors.ts";
 
 /**
- * The socket as the gateway's Transport, and, as the socket's `data`, the receiver of its events:
- * Elysia's server-wide WebSocket handlers call `data.open/message/close/...` for every socket. One
- * small object per connection for both roles, because memory is per connection; frames reach the
- * session raw, since Elysia's `.ws()` route would JSON-parse them and answer with its own error frames.
+ * Bun's socket events, delivered straight to the session that is the socket's `data`; the socket
+ * itself is the session's Transport. One object per connection for all of it, because memory is per
+ * connection. They replace Elysia's server-wide handlers (which would call `data.open/message/...`):
+ * frames reach the session raw, since Elysia's `.ws()` route would JSON-parse them and answer with
+ * its own error frames.
  */
-class BunSocket implements Transport {
-  private socket!: ServerWebSocket<BunSocket>;
-  // Until the socket opens: what opening it needs; then the session (one field, not three).
-  private target: Session | { gateway: Gateway; principal: Principal | undefined };
+export const socketEvents: WebSocketHandler<Session> = {
+  open(socket) {
+    socket.data.start(socket);
+  },
+  message(socket, message) {
+    socket.data.receive(message);
+  },
+  close(socket) {
+    socket.data.dispose();
+  },
+  ping(socket) {
+    socket.data.lastFrameAt = Date.now();
+  },
+  pong(socket) {
+    socket.data.lastFrameAt = Date.now();
+  },
+};
 
-  constructor(gateway: Gateway, principal: Principal | undefined) {
-    this.target = { gateway, principal };
-  }
+// Characters of a query whose `token` a plain scan reads exactly as URLSearchParams would (tokens are
+// base64url and dots): no percent-escapes, no `+`, nothing the URL parser would re-encode.
+function plainQueryChar(code: number): boolean {
+  return (
+    (code >= 48 && code <= 57) || // 0-9
+    (code >= 65 && code <= 90) || // A-Z
+    (code >= 97 && code <= 122) || // a-z
+    code === 45 || // -
+    code === 46 || // .
+    code === 95 || // _
+    code === 126 || // ~
+    code === 61 || // =
+    code === 38 // &
+  );
+}
 
-  private get session(): Session {
-    return this.target as Session;
+/**
+ * The first `token` parameter of the URL's query, as `new URL(url).searchParams.get("token")` gives it,
+ * without building a URL object and its parts for every upgrade (garbage that shows in memory per
+ * connection). Any query with other characters goes through the URL parser.
+ */
+export function queryToken(url: string): string | undefined {
+  const query = url.indexOf("?");
+  if (query < 0) return undefined;
+  for (let index = query + 1; index < url.length; index++) {
+    if (!plainQueryChar(url.charCodeAt(index))) return new URL(url).searchParams.get("token") ?? undefined;
   }
-
-  send(text: string): number {
-    return this.socket.sendText(text);
+  for (let start = query + 1; start < url.length; ) {
+    let end = url.indexOf("&", start);
+    if (end < 0) end = url.length;
+    if (url.startsWith("token", start)) {
+      if (end === start + 5) return "";
+      if (url.charCodeAt(start + 5) === 61) return url.slice(start + 6, end);
+    }
+    start = end + 1;
   }
-  end(code: number, reason: string): void {
-    this.socket.close(code, reason);
-  }
-  subscribe(topic: string): void {
-    this.socket.subscribe(topic);
-  }
-  unsubscribe(topic: string): void {
-    this.socket.unsubscribe(topic);
-  }
-  publish(topic: string, text: string): number {
-    return this.socket.publishText(topic, text);
-  }
-  bufferedAmount(): number {
-    return this.socket.getBufferedAmount();
-  }
-  sendPing(): void {
-    this.socket.ping();
-  }
-
-  // Bun's socket events, each called with the socket first.
-  open(socket: ServerWebSocket<BunSocket>): void {
-    this.socket = socket;
-    const { gateway, principal } = this.target as { gateway: Gateway; principal: Principal | undefined };
-    const session = gateway.open(crypto.randomUUID(), this);
-    this.target = session;
-    session.start(principal);
-  }
-  message(_socket: unknown, message: string | Buffer): void {
-    this.session.receive(message);
-  }
-  close(): void {
-    this.session.dispose();
-  }
-  drain(): void {}
-  ping(): void {
-    this.session.lastFrameAt = Date.now();
-  }
-  pong(): void {
-    this.session.lastFrameAt = Date.now();
-  }
+  return undefined;
 }
 
 /**
  * The `/ws` upgrade as a route of Bun's own router, ahead of Elysia's: an Elysia handler would build
  * a request context per upgrade (and `.ws()` would copy it into every socket's data), garbage that
- * shows in memory per connection. A bad token in the header or the query gets 401 and no upgrade.
+ * shows in memory per connection. For the same reason a token verified before is looked up without
+ * going async. A bad token in the header or the query gets 401 and no upgrade.
  */
 export function wsUpgrade(gateway: Gateway, tokens: TokenService) {
-  return async (request: Request, server: Server<BunSocket>): Promise<Response | undefined> => {
-    const token = bearerToken(request.headers.get("authorization")) ?? new URL(request.url).searchParams.get("token") ?? undefined;
-    let principal: Principal | undefined;
-    if (token !== undefined) {
-      principal = await tokens.verify(token);
-      if (!principal) return httpError(new ProtocolError(ErrorCode.unauthorized, "invalid or expired token"));
-    }
-    if (server.upgrade(request, { data: new BunSocket(gateway, principal) })) return undefined;
+  const upgrade = (request: Request, server: Server<Session>, principal: Principal | undefined): Response | undefined => {
+    if (server.upgrade(request, { data: new Session(crypto.randomUUID(), gateway, principal) })) return undefined;
     return httpError(new ProtocolError(ErrorCode.invalidMessage, "GET /ws expects a WebSocket upgrade"));
+  };
+  return (request: Request, server: Server<Session>): Response | undefined | Promise<Response | undefined> => {
+    const token = bearerToken(request.headers.get("authorization")) ?? queryToken(request.url);
+    if (token === undefined) return upgrade(request, server, undefined);
+    const known = tokens.peek(token);
+    if (known) return upgrade(request, server, known);
+    return tokens.verify(token).then((principal) => {
+      if (!principal) return httpError(new ProtocolError(ErrorCode.unauthorized, "invalid or expired token"));
+      return upgrade(request, server, principal);
+    });
   };
 }

@@ -32,8 +32,15 @@ export function threadIdOf(channel: string): string | undefined {
   return channel.startsWith(THREAD_PREFIX) ? channel.slice(THREAD_PREFIX.length) : undefined;
 }
 
+const USER_PREFIX = "user:";
+
 /** Whether `channel` lies in the private namespace of user `sub`: `user:<sub>` or `user:<sub>:*`. */
 export function isUserNamespace(channel: string, sub: string): boolean {
-  const own = "user:" + sub;
-  return channel === own || channel.startsWith(own + ":");
+  // Compared in place rather than against "user:" + sub: no string built per check.
+  const end = USER_PREFIX.length + sub.length;
+  return (
+    channel.startsWith(USER_PREFIX) &&
+    channel.startsWith(sub, USER_PREFIX.length) &&
+    (channel.length === end || channel.charCodeAt(end) === 58) // ":"
+  );
 }
