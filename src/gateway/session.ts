@@ -15,6 +15,7 @@ import {
   unsubscribedFrame,
   type ClientCommand,
 } from "../protocol/index.ts";
+import type { Publication } from "../broker/broker.ts";
 import type { Gateway } from "./gateway.ts";
 import { takeToken, type RateState } from "./rate-limiter.ts";
 import type { Transport } from "./transport.ts";
@@ -23,6 +24,10 @@ type SubscribeCommand = Extract<ClientCommand, { kind: "subscribe" }>;
 
 // Frames that wait while an earlier frame of the same connection is still being handled.
 const MAX_BACKLOG = 1024;
+// Publishes of one connection sent to the broker without waiting for the previous one's answer. The
+// broker keeps their order (one Redis connection answers in order), and a publisher is not held to
+// one publication per Redis round trip; past this many in flight, frames wait their turn.
+const MAX_PIPELINED_PUBLISHES = 64;
 
 export class Session implements RateState {
   principal: Principal | undefined;
@@ -43,6 +48,7 @@ export class Session implements RateState {
   lastDropAt = Number.NEGATIVE_INFINITY;
   lastWarnAt = Number.NEGATIVE_INFINITY;
   private busy = false;
+  private publishing = 0;
   private backlog: (string | Uint8Array)[] | undefined = undefined;
   /** The socket, set by start(): a session may be made before its socket opens. */
   transport!: Transport;
@@ -275,8 +281,24 @@ export class Session implements RateState {
 
   private onPublish(channel: string, payload: Record<string, unknown>, id: string | undefined): Promise<void> | void {
     if (!canPublish(this.principal!, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
-    return this.gateway.publish(channel, JSON.stringify(payload), this.id).then((publication) => {
-      if (id !== undefined) this.send(publishedFrame(channel, publication.seq, id));
-    });
+    const published = this.gateway.publish(channel, JSON.stringify(payload), this.id);
+    if (this.publishing >= MAX_PIPELINED_PUBLISHES) return published.then((publication) => this.published(publication, id));
+    // Not awaited: the next frame is handled now. Answers come back in order, so acks do too.
+    this.publishing++;
+    published.then(
+      (publication) => {
+        this.publishing--;
+        this.published(publication, id);
+      },
+      (error) => {
+        this.publishing--;
+        this.fail(error, id);
+      },
+    );
   }
+
+  private published(publication: Publication, id: string | undefined): void {
+    if (id !== undefined) this.send(publishedFrame(publication.channel, publication.seq, id));
+  }
+
 }
