@@ -152,8 +152,11 @@ async function* callTool(
     return `Error: ${error}`;
   }
   if (deps.requiresApproval(name)) {
+    // Waiting starts before the announcement: an approve that answers the event at once (from any node)
+    // must find the call waiting, though the driver still stores the step before resuming this run.
+    const decided = deps.awaitApproval(callId, signal);
     yield { type: "tool", status: "awaiting_approval", tool: view };
-    const decision = await deps.awaitApproval(callId, signal);
+    const decision = await decided;
     if (signal.aborted) return "Error: the run was stopped";
     if (!decision.approved) {
       const reason = decision.reason ?? "rejected by the user";

@@ -4,6 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
 import { collectRun, deltas, send, shape, startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
 import { connectAs, type TestClient } from "../helpers/ws-client.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
+import type { Storage } from "../../src/storage/storage.ts";
 
 let harness: AgentHarness;
 let alice: TestClient;
@@ -83,6 +88,33 @@ describe("approvals", () => {
       status: "completed",
       toolCalls: [{ call_id: "calc1", status: "done", result: "1024" }],
     });
+  });
+
+  test("an approve sent the moment awaiting_approval arrives finds the call waiting, however slow the store", async () => {
+    // The run stores the awaiting step after publishing it; a slow database (PostgreSQL on a busy
+    // machine) must not open a window in which the call is announced but not yet waiting.
+    const dir = mkdtempSync(join(tmpdir(), "agentwire-slow-store-"));
+    const inner = SqliteStorage.open(join(dir, "agentwire.db"));
+    const slow = new Proxy(inner, {
+      get(target, property, receiver) {
+        if (property === "checkpoint") return async (...args: Parameters<Storage["checkpoint"]>) => (await Bun.sleep(300), target.checkpoint(...args));
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    }) as Storage;
+    const own = await startAgentHarness({ TOOLS_REQUIRE_APPROVAL: "calculator" }, { storage: slow });
+    try {
+      own.fake.enqueue(toolCallResponse([{ id: "quick", name: "calculator", arguments: { expression: "3*3" } }]), textResponse("9"));
+      const client = await connectAs(own.server.wsUrl, await own.server.token({ sub: "alice" }));
+      const ack = await send(client, "3*3?");
+      await client.next((frame) => frame.payload.message_id === ack.message_id && frame.payload.status === "awaiting_approval");
+      expect((await client.request("chat", { action: "approve", message_id: ack.message_id, call_id: "quick" })).payload).toMatchObject({ status: "approved" });
+      expect((await collectRun(client, ack.message_id)).at(-1)!.payload).toMatchObject({ status: "completed", message: "9" });
+      client.close();
+    } finally {
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("reject: rejected with the reason, and the model is told", async () => {
