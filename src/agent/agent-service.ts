@@ -6,7 +6,7 @@ import type { Config } from "../config.ts";
 import type { ChatHandler, Gateway } from "../gateway/gateway.ts";
 import type { Session } from "../gateway/session.ts";
 import type { Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError, threadChannel, type ChatPayload, type RunEventPayload } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, threadChannel, type ChatPayload, type RunAccepted, type RunEventPayload } from "../protocol/index.ts";
 import { ActiveRunConflictError, type Message, type Storage } from "../storage/storage.ts";
 import { Approvals } from "./approvals.ts";
 import { modelMessages, titleFrom } from "./history.ts";
@@ -38,14 +38,6 @@ export interface AgentServiceDeps {
   tools: ToolSet;
   logger: Logger;
   controlBus: ControlBus;
-}
-
-export interface RunAccepted {
-  status: "accepted";
-  thread_id: string;
-  user_message_id: string;
-  message_id: string;
-  channel: string;
 }
 
 export interface StartRunRequest {

@@ -1,6 +1,6 @@
 // Types of the frames the server sends (PROTOCOL.md sections 3-8) and the one parser the client runs on them.
 
-import type { RunEventPayload } from "../protocol/run-events.ts";
+import type { RunAccepted, RunEventPayload } from "../protocol/run-events.ts";
 
 export interface ServerFrame {
   channel: string;
@@ -42,15 +42,6 @@ export interface PublishedPayload {
   seq: number;
 }
 
-/** The ack of a chat `send` (and the body of `POST /threads/:id/messages`). */
-export interface RunAccepted {
-  status: "accepted";
-  thread_id: string;
-  user_message_id: string;
-  message_id: string;
-  channel: string;
-}
-
 /** The ack of `stop`, `approve` and `reject`. */
 export interface RunControlAck {
   status: "stopping" | "approved" | "rejected";
@@ -65,7 +56,7 @@ export interface Publication<P = Record<string, unknown>> {
   payload: P;
 }
 
-export type { RunEventPayload };
+export type { RunAccepted, RunEventPayload };
 
 /** The frame in a WebSocket message, or undefined when it is not one (binary, bad JSON, wrong shape). */
 export function parseServerFrame(data: unknown): ServerFrame | undefined {

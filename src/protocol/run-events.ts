@@ -57,3 +57,12 @@ export interface RunEventPayload {
   usage?: UsageView;
   error_details?: unknown;
 }
+
+/** The ack of a chat `send` (and the body of `POST /threads/:id/messages`): PROTOCOL.md sections 6 and 7. */
+export interface RunAccepted {
+  status: "accepted";
+  thread_id: string;
+  user_message_id: string;
+  message_id: string;
+  channel: string;
+}
