@@ -2,34 +2,23 @@
 // handle that keeps working across reconnects; watch a run already going.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { AgentwireClient, type AgentwireClientOptions, type RunEventPayload, type RunHandle } from "../../src/client/index.ts";
+import type { AgentwireClientOptions, RunEventPayload, RunHandle } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
 import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
+import { SdkClients } from "../helpers/sdk-clients.ts";
 
 let harness: AgentHarness;
-const clients: AgentwireClient[] = [];
+const clients = new SdkClients();
 beforeAll(async () => {
   harness = await startAgentHarness({ TOOLS_REQUIRE_APPROVAL: "calculator", APPROVAL_TIMEOUT_S: "10" });
 });
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await harness.stop();
 });
 
-async function connectedClient(sub: string, options: Partial<AgentwireClientOptions> = {}): Promise<AgentwireClient> {
-  const client = new AgentwireClient({
-    url: harness.server.wsUrl,
-    getToken: () => harness.server.token({ sub }),
-    minReconnectDelayMs: 5,
-    maxReconnectDelayMs: 30,
-    ...options,
-  });
-  clients.push(client);
-  client.connect();
-  await waitUntil(() => client.state === "connected", "the client to connect");
-  return client;
-}
+const connectedClient = (sub: string, options: Partial<AgentwireClientOptions> = {}) => clients.connect(harness.server, sub, options);
 
 async function collect(handle: RunHandle): Promise<RunEventPayload[]> {
   const events: RunEventPayload[] = [];

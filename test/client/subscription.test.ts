@@ -3,34 +3,23 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { AgentwireClient, type AgentwireClientOptions, type Publication, type SubscribedPayload } from "../../src/client/index.ts";
+import type { AgentwireClientOptions, Publication, SubscribedPayload } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
 import { waitUntil } from "../helpers/fake-openai.ts";
+import { SdkClients } from "../helpers/sdk-clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 
 let server: TestServer;
-const clients: AgentwireClient[] = [];
+const clients = new SdkClients();
 beforeAll(async () => {
   server = await startTestServer();
 });
 afterAll(async () => {
-  for (const client of clients) client.close();
+  clients.closeAll();
   await server.stop();
 });
 
-async function connectedClient(target: TestServer, sub: string, options: Partial<AgentwireClientOptions> = {}): Promise<AgentwireClient> {
-  const client = new AgentwireClient({
-    url: target.wsUrl,
-    getToken: () => target.token({ sub }),
-    minReconnectDelayMs: 5,
-    maxReconnectDelayMs: 30,
-    ...options,
-  });
-  clients.push(client);
-  client.connect();
-  await waitUntil(() => client.state === "connected", "the client to connect");
-  return client;
-}
+const connectedClient = (target: TestServer, sub: string, options: Partial<AgentwireClientOptions> = {}) => clients.connect(target, sub, options);
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
 let channelCounter = 0;
