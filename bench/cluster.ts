@@ -2,7 +2,7 @@
 
 import { checkFileLimit, closeAll, connect, connectAndSubscribe, openMany } from "./clients.ts";
 import { describeClusterRound } from "./cluster-report.ts";
-import { runPass, type Pass, type PassTarget } from "./fanout-pass.ts";
+import { loadedMessages, roundFigures, runPass, runUnloadedPass, type PassTarget, type RoundFigures } from "./fanout-pass.ts";
 import { startServer, type RunningServer } from "./servers.ts";
 import { openSharedServices, type ServiceUrls, type SharedServices } from "./services.ts";
 
@@ -26,21 +26,14 @@ export interface ClusterOptions {
 export type Deployment = "memory" | "redis-1" | "redis-2";
 export const DEPLOYMENTS: readonly Deployment[] = ["memory", "redis-1", "redis-2"];
 
-export interface ClusterRound {
+export interface ClusterRound extends RoundFigures {
   deployment: Deployment;
   subscribers: number;
-  deliveriesPerSecond: number;
-  loadedP50Ms: number;
-  loadedP99Ms: number;
-  unloadedP50Ms: number;
-  unloadedP99Ms: number;
   /** CPU of every node together, per delivery, in the loaded pass. */
   nodeNanosPerDelivery: number;
   /** CPU Redis spent per publication in the loaded pass (NaN without Redis). */
   redisMicrosPerPublication: number;
   publicationsPerSecond: number;
-  clientBusy: number;
-  problems: string[];
 }
 
 export interface ClusterSummary {
@@ -49,11 +42,6 @@ export interface ClusterSummary {
 }
 
 const CHANNEL = "bench";
-const DELIVERIES_PER_PASS = 1_000_000;
-
-function messagesFor(subscriberCount: number, options: ClusterOptions): number {
-  return options.messages ?? Math.max(1000, Math.ceil(DELIVERIES_PER_PASS / subscriberCount));
-}
 
 interface Target extends PassTarget {
   deployment: Deployment;
@@ -102,23 +90,16 @@ async function runRound(target: Target, services: SharedServices, options: Clust
   const settings = { channel: CHANNEL, ...options };
   const onRedis = target.deployment !== "memory";
   const redisBefore = onRedis ? await services.redisCpuSeconds() : Number.NaN;
-  const loaded = await runPass(target, messagesFor(target.subscribers.length, options), options.window, settings);
+  const loaded = await runPass(target, loadedMessages(target.subscribers.length, options.messages), options.window, settings);
   const redisSeconds = onRedis ? (await services.redisCpuSeconds()) - redisBefore : Number.NaN;
-  const unloaded: Pick<Pass, "p50Ms" | "p99Ms" | "problems"> =
-    options.latencyMessages > 0 ? await runPass(target, options.latencyMessages, 1, settings) : { p50Ms: Number.NaN, p99Ms: Number.NaN, problems: [] };
+  const unloaded = await runUnloadedPass(target, options.latencyMessages, settings);
   return {
     deployment: target.deployment,
     subscribers: target.subscribers.length,
-    deliveriesPerSecond: loaded.deliveries / loaded.seconds,
-    loadedP50Ms: loaded.p50Ms,
-    loadedP99Ms: loaded.p99Ms,
-    unloadedP50Ms: unloaded.p50Ms,
-    unloadedP99Ms: unloaded.p99Ms,
+    ...roundFigures(loaded, unloaded),
     nodeNanosPerDelivery: (loaded.serverCpuSeconds * 1e9) / loaded.deliveries,
     redisMicrosPerPublication: (redisSeconds * 1e6) / loaded.messages,
     publicationsPerSecond: loaded.messages / loaded.seconds,
-    clientBusy: loaded.clientCpuSeconds / loaded.seconds,
-    problems: [...loaded.problems, ...unloaded.problems],
   };
 }
 
@@ -128,7 +109,7 @@ async function runForSubscriberCount(subscriberCount: number, services: SharedSe
   const summary: ClusterSummary = { subscribers: subscriberCount, rounds: [] };
   try {
     for (const deployment of DEPLOYMENTS) targets.set(deployment, await prepare(deployment, subscriberCount, services, options));
-    for (const target of targets.values()) await runPass(target, messagesFor(subscriberCount, options), options.window, { channel: CHANNEL, ...options });
+    for (const target of targets.values()) await runPass(target, loadedMessages(subscriberCount, options.messages), options.window, { channel: CHANNEL, ...options });
     for (let round = 0; round < options.rounds; round++) {
       // Rotate who goes first, so drift on the machine spreads over all three.
       const order = DEPLOYMENTS.map((_, index) => DEPLOYMENTS[(index + round) % DEPLOYMENTS.length]!);
@@ -153,7 +134,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterSummar
   const summaries: ClusterSummary[] = [];
   try {
     for (const subscriberCount of options.subscribers) {
-      console.log(`cluster S=${subscriberCount}: ${messagesFor(subscriberCount, options)} messages per loaded pass`);
+      console.log(`cluster S=${subscriberCount}: ${loadedMessages(subscriberCount, options.messages)} messages per loaded pass`);
       summaries.push(await runForSubscriberCount(subscriberCount, services, options));
     }
   } finally {

@@ -37,6 +37,49 @@ export interface Pass {
   problems: string[];
 }
 
+// Short passes are at the mercy of scheduler noise and of the 10 ms resolution of the CPU counters.
+const DELIVERIES_PER_PASS = 1_000_000;
+
+/** Messages per loaded pass: as given, else enough for about a million deliveries (at least 1,000). */
+export function loadedMessages(subscriberCount: number, messages: number | undefined): number {
+  return messages ?? Math.max(1000, Math.ceil(DELIVERIES_PER_PASS / subscriberCount));
+}
+
+/** What the fanout and cluster scenarios report of every round. */
+export interface RoundFigures {
+  deliveriesPerSecond: number;
+  /** Latency with the window full: mostly time spent queued behind earlier messages. */
+  loadedP50Ms: number;
+  loadedP99Ms: number;
+  /** Latency with one message in flight (the next is sent once every subscriber has the last): one publication's path. */
+  unloadedP50Ms: number;
+  unloadedP99Ms: number;
+  /** Share of one core the bench process (all clients) used in the loaded pass; near 1 means the client limited throughput. */
+  clientBusy: number;
+  /** Problems seen in the round (missing deliveries, gaps, errors); empty when clean. */
+  problems: string[];
+}
+
+type UnloadedPass = Pick<Pass, "p50Ms" | "p99Ms" | "problems">;
+
+/** The unloaded pass (window 1) that measures latency without queueing; NaN latencies when `latencyMessages` is 0. */
+export function runUnloadedPass(target: PassTarget, latencyMessages: number, settings: PassSettings): Promise<UnloadedPass> {
+  if (latencyMessages <= 0) return Promise.resolve({ p50Ms: Number.NaN, p99Ms: Number.NaN, problems: [] });
+  return runPass(target, latencyMessages, 1, settings);
+}
+
+export function roundFigures(loaded: Pass, unloaded: UnloadedPass): RoundFigures {
+  return {
+    deliveriesPerSecond: loaded.deliveries / loaded.seconds,
+    loadedP50Ms: loaded.p50Ms,
+    loadedP99Ms: loaded.p99Ms,
+    unloadedP50Ms: unloaded.p50Ms,
+    unloadedP99Ms: unloaded.p99Ms,
+    clientBusy: loaded.clientCpuSeconds / loaded.seconds,
+    problems: [...loaded.problems, ...unloaded.problems],
+  };
+}
+
 /** Indices of the sampling subscribers, spread evenly over the subscription order. */
 function samplerIndices(subscriberCount: number, samplers: number): Set<number> {
   const count = Math.max(1, Math.min(subscriberCount, samplers));

@@ -3,7 +3,7 @@
 import { checkFileLimit, closeAll, connect, connectAndSubscribe, openMany } from "./clients.ts";
 import { SERVER_KINDS, startServer, type RunningServer, type ServerKind } from "./servers.ts";
 import { describeRound } from "./fanout-report.ts";
-import { runPass as runSharedPass, type Pass } from "./fanout-pass.ts";
+import { loadedMessages, roundFigures, runPass as runSharedPass, runUnloadedPass, type Pass, type PassTarget, type RoundFigures } from "./fanout-pass.ts";
 
 export interface FanoutOptions {
   subscribers: number[];
@@ -21,22 +21,11 @@ export interface FanoutOptions {
   roundTimeoutMs: number;
 }
 
-export interface FanoutRound {
+export interface FanoutRound extends RoundFigures {
   kind: ServerKind;
   subscribers: number;
-  deliveriesPerSecond: number;
-  /** Latency with the window full: mostly time spent queued behind earlier messages. */
-  loadedP50Ms: number;
-  loadedP99Ms: number;
-  /** Latency with one message in flight (the next is sent once every subscriber has the last): one publication's path. */
-  unloadedP50Ms: number;
-  unloadedP99Ms: number;
   /** Server CPU time (user + system) per delivery in the loaded pass; counts even when the client is the bottleneck. */
   serverNanosPerDelivery: number;
-  /** Share of one core the bench process (all clients) used in the loaded pass; near 1 means the client limited throughput. */
-  clientBusy: number;
-  /** Problems seen in the round (missing deliveries, gaps, errors); empty when clean. */
-  problems: string[];
 }
 
 export interface FanoutSummary {
@@ -46,12 +35,6 @@ export interface FanoutSummary {
 }
 
 const CHANNEL = "bench";
-// Short passes are at the mercy of scheduler noise and of the 10 ms resolution of the CPU counters.
-const DELIVERIES_PER_PASS = 1_000_000;
-
-function messagesFor(subscriberCount: number, options: FanoutOptions): number {
-  return options.messages ?? Math.max(1000, Math.ceil(DELIVERIES_PER_PASS / subscriberCount));
-}
 
 interface Target {
   server: RunningServer;
@@ -79,28 +62,24 @@ async function release(target: Target): Promise<void> {
   await target.server.stop();
 }
 
+function passTarget({ server, subscribers, publisher }: Target): PassTarget {
+  return { label: server.kind, servers: [server], subscribers, publishers: [publisher] };
+}
+
 function runPass(target: Target, messages: number, window: number, options: FanoutOptions): Promise<Pass> {
-  const { server, subscribers, publisher } = target;
-  return runSharedPass({ label: server.kind, servers: [server], subscribers, publishers: [publisher] }, messages, window, { channel: CHANNEL, ...options });
+  return runSharedPass(passTarget(target), messages, window, { channel: CHANNEL, ...options });
 }
 
 /** A loaded pass for throughput, then an unloaded one for latency. */
 async function runRound(target: Target, options: FanoutOptions): Promise<FanoutRound> {
   Bun.gc(true);
-  const loaded = await runPass(target, messagesFor(target.subscribers.length, options), options.window, options);
-  const unloaded =
-    options.latencyMessages > 0 ? await runPass(target, options.latencyMessages, 1, options) : { p50Ms: Number.NaN, p99Ms: Number.NaN, problems: [] };
+  const loaded = await runPass(target, loadedMessages(target.subscribers.length, options.messages), options.window, options);
+  const unloaded = await runUnloadedPass(passTarget(target), options.latencyMessages, { channel: CHANNEL, ...options });
   return {
     kind: target.server.kind,
     subscribers: target.subscribers.length,
-    deliveriesPerSecond: loaded.deliveries / loaded.seconds,
-    loadedP50Ms: loaded.p50Ms,
-    loadedP99Ms: loaded.p99Ms,
-    unloadedP50Ms: unloaded.p50Ms,
-    unloadedP99Ms: unloaded.p99Ms,
+    ...roundFigures(loaded, unloaded),
     serverNanosPerDelivery: (loaded.serverCpuSeconds * 1e9) / loaded.deliveries,
-    clientBusy: loaded.clientCpuSeconds / loaded.seconds,
-    problems: [...loaded.problems, ...unloaded.problems],
   };
 }
 
@@ -112,7 +91,7 @@ async function runForSubscriberCount(subscriberCount: number, options: FanoutOpt
   try {
     for (const kind of SERVER_KINDS) targets.set(kind, await prepare(kind, subscriberCount, options));
     // An unrecorded pass each, so JIT warm-up lands in neither server's figures.
-    for (const target of targets.values()) await runPass(target, messagesFor(subscriberCount, options), options.window, options);
+    for (const target of targets.values()) await runPass(target, loadedMessages(subscriberCount, options.messages), options.window, options);
     for (let round = 0; round < options.rounds; round++) {
       // Alternate who goes first so drift on the machine (thermal, other load) hits both alike.
       const order = round % 2 === 0 ? SERVER_KINDS : [...SERVER_KINDS].reverse();
@@ -135,7 +114,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutSummary[]
       `with window 1; ${options.rounds} rounds per server alternating, subscribers ${options.subscribers.join(", ")}`,
   );
   for (const subscriberCount of options.subscribers) {
-    console.log(`fanout S=${subscriberCount}: ${messagesFor(subscriberCount, options)} messages per loaded pass`);
+    console.log(`fanout S=${subscriberCount}: ${loadedMessages(subscriberCount, options.messages)} messages per loaded pass`);
     summaries.push(await runForSubscriberCount(subscriberCount, options));
   }
   return summaries;
