@@ -40,6 +40,12 @@ const settings = {
   historyMaxBytes: { env: "HISTORY_MAX_BYTES", schema: Int(0), default: 256 * 1024 * 1024 },
   historyMaxChannels: { env: "HISTORY_MAX_CHANNELS", schema: Int(1), default: 100_000 },
   maxFrameBytes: { env: "MAX_FRAME_BYTES", schema: Int(1024, 64 * 1024 * 1024), default: 1024 * 1024 },
+  // Unset: MAX_FRAME_BYTES plus room for an HTTP envelope around a frame-sized payload (see parseConfig).
+  maxBodyBytes: { env: "MAX_BODY_BYTES", schema: Type.Optional(Int(1024, 256 * 1024 * 1024)), default: undefined },
+  historyChannelMaxBytes: { env: "HISTORY_CHANNEL_MAX_BYTES", schema: Int(0), default: 16 * 1024 * 1024 },
+  maxConnectionsPerUser: { env: "MAX_CONNECTIONS_PER_USER", schema: Int(1), default: 100 },
+  publishBytesPerS: { env: "PUBLISH_BYTES_PER_S", schema: Int(1024), default: 4 * 1024 * 1024 },
+  publishBurstBytes: { env: "PUBLISH_BURST_BYTES", schema: Int(1024), default: 8 * 1024 * 1024 },
   rateLimitPerS: { env: "RATE_LIMIT_PER_S", schema: Type.Number({ exclusiveMinimum: 0 }), default: 1000 },
   rateLimitBurst: { env: "RATE_LIMIT_BURST", schema: Int(1), default: 2000 },
   rateLimitCloseAfterS: { env: "RATE_LIMIT_CLOSE_AFTER_S", schema: Seconds(0.1), default: 10 },
@@ -53,9 +59,14 @@ const settings = {
 } satisfies Record<string, { env: string; schema: TSchema; default: unknown }>;
 
 type Settings = typeof settings;
-export type Config = { [K in keyof Settings]: Static<Settings[K]["schema"]> } & {
+export type Config = Omit<{ [K in keyof Settings]: Static<Settings[K]["schema"]> }, "maxBodyBytes"> & {
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
+  /** Always set after parsing: MAX_BODY_BYTES, or MAX_FRAME_BYTES plus 64 KiB. */
+  maxBodyBytes: number;
 };
+
+/** Room a request body gets beyond MAX_FRAME_BYTES when MAX_BODY_BYTES is unset. */
+export const BODY_ENVELOPE_BYTES = 64 * 1024;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -98,6 +109,7 @@ export function parseConfig(env: Record<string, string | undefined>, flags: Reco
   }
   const parsed = config as Config;
   if (problems.length === 0) {
+    parsed.maxBodyBytes ??= parsed.maxFrameBytes + BODY_ENVELOPE_BYTES;
     if (parsed.idleTimeoutS <= parsed.pingIntervalS) {
       problems.push(`IDLE_TIMEOUT_S (${parsed.idleTimeoutS}) must be longer than PING_INTERVAL_S (${parsed.pingIntervalS})`);
     }

@@ -9,6 +9,8 @@ export const ErrorCode = {
   conflict: "conflict",
   rateLimited: "rate_limited",
   tooManySubscriptions: "too_many_subscriptions",
+  tooLarge: "too_large",
+  unsupportedMediaType: "unsupported_media_type",
   unavailable: "unavailable",
   internal: "internal",
   unauthorized: "unauthorized",
@@ -25,6 +27,12 @@ export const CloseCode = {
   tryAgainLater: 1013,
 } as const;
 
+/** Close reasons a client may act on (sent with the close code named beside each). */
+export const CloseReason = {
+  /** 1008: the user already holds MAX_CONNECTIONS_PER_USER connections on this node. */
+  tooManyConnections: "too_many_connections",
+} as const;
+
 /** HTTP status that fits each error code on the REST side. */
 export const httpStatusOf: Record<ErrorCode, number> = {
   invalid_json: 400,
@@ -36,6 +44,8 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   conflict: 409,
   rate_limited: 429,
   too_many_subscriptions: 429,
+  too_large: 413,
+  unsupported_media_type: 415,
   unavailable: 503,
   internal: 500,
 };
