@@ -3,7 +3,72 @@
 
 import type { ModelClient, ModelEvent, ModelMessage, ModelRequest, ModelToolCall } from "./model-client.ts";
 
-const EXPRESSION = /[-+(]*\d[\d.\s]*(?:[-+*/^()]\s*[-+(]*\s*\d[\d.\s]*\)*\s*)+/;
+// The user's text reaches these scanners, so they are plain loops, linear in its length: the regexes
+// they replace backtracked quadratically (5 s on "1 " * 50000, every connection frozen meanwhile).
+const EXPRESSION_CHARACTERS = new Set("0123456789.+-*/^() \t");
+const OPERATORS = new Set("+-*/^");
+const LEADING = new Set("+-(");
+const isDigit = (character: string | undefined) => character !== undefined && character >= "0" && character <= "9";
+
+/**
+ * The first arithmetic expression in `text`: within a run of calculator characters, from the signs and
+ * parentheses right before its first digit to its last digit or `)`, holding an operator between digits.
+ */
+export function findExpression(text: string): string | undefined {
+  let index = 0;
+  while (index < text.length) {
+    if (!EXPRESSION_CHARACTERS.has(text[index]!)) {
+      index++;
+      continue;
+    }
+    const runStart = index;
+    while (index < text.length && EXPRESSION_CHARACTERS.has(text[index]!)) index++;
+    const expression = expressionIn(text, runStart, index);
+    if (expression) return expression;
+  }
+  return undefined;
+}
+
+function expressionIn(text: string, from: number, to: number): string | undefined {
+  let firstDigit = from;
+  while (firstDigit < to && !isDigit(text[firstDigit])) firstDigit++;
+  if (firstDigit === to) return undefined;
+  let start = firstDigit;
+  while (start > from && LEADING.has(text[start - 1]!)) start--;
+  let end = to;
+  while (end > firstDigit && !isDigit(text[end - 1]) && text[end - 1] !== ")") end--;
+  // An operator with a digit somewhere after it makes this arithmetic rather than a lone number.
+  let operatorSeen = false;
+  for (let index = firstDigit + 1; index < end; index++) {
+    const character = text[index]!;
+    if (OPERATORS.has(character)) operatorSeen = true;
+    else if (operatorSeen && isDigit(character)) return text.slice(start, end).trim();
+  }
+  return undefined;
+}
+
+const SEARCH_WORD = /\b(?:search|find|remember|recall)\b/i;
+const FILLER_WORDS = ["for", "about"];
+
+/** What the user asks to search for: the rest of the line after search/find/remember/recall, minus "for"/"about" and end punctuation. */
+export function searchQuery(text: string): string | undefined {
+  const found = SEARCH_WORD.exec(text);
+  if (!found) return undefined;
+  let rest = text.slice(found.index + found[0].length);
+  const newline = rest.indexOf("\n");
+  if (newline >= 0) rest = rest.slice(0, newline);
+  rest = rest.trimStart();
+  for (const word of FILLER_WORDS) {
+    if (rest.toLowerCase().startsWith(word) && !/\w/.test(rest[word.length] ?? "")) {
+      rest = rest.slice(word.length).trimStart();
+      break;
+    }
+  }
+  let end = rest.length;
+  while (end > 0 && "?.!".includes(rest[end - 1]!)) end--;
+  const query = rest.slice(0, end).trim();
+  return query.length > 0 ? query : undefined;
+}
 
 function lastUserText(messages: ModelMessage[]): string {
   for (let i = messages.length - 1; i >= 0; i--) {
@@ -20,11 +85,11 @@ function planToolCall(text: string, offered: Set<string>): ModelToolCall | undef
     type: "function",
     function: { name, arguments: JSON.stringify(args) },
   });
-  const expression = EXPRESSION.exec(text)?.[0].trim();
+  const expression = findExpression(text);
   if (expression && offered.has("calculator")) return call("calculator", { expression });
   if (/\b(time|date|today|clock)\b/i.test(text) && offered.has("current_time")) return call("current_time", {});
-  const search = /\b(?:search|find|remember|recall)\b\s*(?:for|about)?\s*(.+)/i.exec(text);
-  if (search && offered.has("search_history")) return call("search_history", { query: search[1]!.replace(/[?.!]+$/, "") });
+  const query = searchQuery(text);
+  if (query && offered.has("search_history")) return call("search_history", { query });
   return undefined;
 }
 
