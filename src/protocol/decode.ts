@@ -4,6 +4,7 @@ import { TypeCompiler, type TypeCheck } from "@sinclair/typebox/compiler";
 import type { TSchema } from "@sinclair/typebox";
 import { ErrorCode } from "./codes.ts";
 import { ReservedChannel } from "./channels.ts";
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from "./json-depth.ts";
 import {
   AuthPayload,
   ChatApprovePayload,
@@ -76,6 +77,10 @@ function invalid(id: string | undefined, details: string[], message = "frame doe
 export function decode(raw: string | Uint8Array): Decoded {
   if (typeof raw !== "string") {
     return { kind: "error", code: ErrorCode.unsupportedFrame, message: "binary frames are not supported; send JSON text" };
+  }
+  // Checked before parsing: a deeply nested value would overflow the stack of the code that walks it.
+  if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) {
+    return { kind: "error", code: ErrorCode.invalidMessage, message: `frame nests deeper than ${MAX_JSON_DEPTH} levels` };
   }
   let value: unknown;
   try {

@@ -5,5 +5,6 @@ export * from "./codes.ts";
 export * from "./decode.ts";
 export * from "./encode.ts";
 export * from "./errors.ts";
+export * from "./json-depth.ts";
 export * from "./run-events.ts";
 export * from "./schemas.ts";

@@ -1,7 +1,7 @@
 // decode(): the single gate between raw frames and typed commands.
 
 import { describe, expect, test } from "bun:test";
-import { decode } from "../../src/protocol/index.ts";
+import { MAX_JSON_DEPTH, decode } from "../../src/protocol/index.ts";
 
 describe("decode", () => {
   test("publish frames keep their payload and id; unknown fields are ignored", () => {
@@ -52,5 +52,14 @@ describe("decode", () => {
     expect(decode(new Uint8Array([1]))).toMatchObject({ code: "unsupported_frame" });
     expect(decode("{")).toMatchObject({ code: "invalid_json" });
     expect(decode("null")).toMatchObject({ code: "invalid_message" });
+  });
+
+  test("nesting deeper than MAX_JSON_DEPTH is invalid_message, refused before parsing", () => {
+    // The envelope is one level, so its payload may nest MAX_JSON_DEPTH - 1 more.
+    const frame = (levels: number) => `{"channel":"news","payload":${'{"a":'.repeat(levels - 1)}{}${"}".repeat(levels - 1)}}`;
+    expect(decode(frame(MAX_JSON_DEPTH - 1)).kind).toBe("publish");
+    expect(decode(frame(MAX_JSON_DEPTH))).toEqual({ kind: "error", code: "invalid_message", message: `frame nests deeper than ${MAX_JSON_DEPTH} levels` });
+    expect(decode(`{"channel":"news","payload":{"a":${"[".repeat(40_000)}${"]".repeat(40_000)}}}`)).toMatchObject({ kind: "error", code: "invalid_message" });
+    expect(decode(JSON.stringify({ channel: "news", payload: { text: "[{".repeat(40_000) } })).kind).toBe("publish");
   });
 });
