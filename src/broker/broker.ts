@@ -1,12 +1,9 @@
 // The Broker contract: sequence numbers, history and fan-out of publications between nodes.
 // The gateway talks only to this interface, so the in-memory engine and a Redis engine are interchangeable.
 
-export interface ChannelState {
-  /** The channel's latest sequence number, 0 when nothing was published yet. */
-  seq: number;
-  /** The channel's history generation; changes whenever history was lost. */
-  epoch: string;
-}
+import type { ChannelState } from "../protocol/server-frames.ts";
+
+export type { ChannelState };
 
 export interface Publication {
   channel: string;

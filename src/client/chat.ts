@@ -3,13 +3,14 @@
 
 import { threadChannel, threadIdOf } from "../protocol/channels.ts";
 import { ErrorCode } from "../protocol/codes.ts";
+import type { MessageView } from "../protocol/rest-views.ts";
+import type { RunAccepted, RunControlAck } from "../protocol/server-frames.ts";
 import { ApiError, errorFromPayload, type AgentwireError } from "./errors.ts";
-import type { RunAccepted, RunControlAck } from "./frames.ts";
 import type { RequestSpec } from "./requests.ts";
 import { RunHandle, finalEventOf } from "./run-handle.ts";
 import type { SubscribeOptions, Subscription } from "./subscription.ts";
 import { ThreadFeed } from "./thread-feed.ts";
-import type { MessageView, ThreadsApi } from "./threads-api.ts";
+import type { ThreadsApi } from "./threads-api.ts";
 
 /** What the chat needs of its client. */
 export interface ChatHost {

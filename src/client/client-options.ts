@@ -1,8 +1,8 @@
 // The client's options, states, events and its own close codes.
 
 import { CloseCode } from "../protocol/codes.ts";
+import type { ConnectedPayload } from "../protocol/server-frames.ts";
 import type { AgentwireError } from "./errors.ts";
-import type { ConnectedPayload } from "./frames.ts";
 import type { FetchLike } from "./threads-api.ts";
 import type { WebSocketConstructor } from "./websocket.ts";
 

@@ -2,11 +2,12 @@
 
 import { isReservedChannel, isValidChannel } from "../protocol/channels.ts";
 import { ErrorCode } from "../protocol/codes.ts";
+import type { PublishedPayload, ServerEnvelope, SubscribedPayload } from "../protocol/server-frames.ts";
 import { ChatApi } from "./chat.ts";
 import type { AgentwireClientOptions } from "./client-options.ts";
 import { Connection } from "./connection.ts";
 import { AgentwireError, ClientErrorCode, errorFromPayload } from "./errors.ts";
-import type { Publication, ServerFrame, SubscribedPayload } from "./frames.ts";
+import type { Publication } from "./frames.ts";
 import { Subscription, type SubscribeOptions, type SubscriptionHost } from "./subscription.ts";
 import { ThreadsApi, httpUrlOf, type FetchLike } from "./threads-api.ts";
 
@@ -102,7 +103,7 @@ export class AgentwireClient extends Connection {
   publish(channel: string, payload: Record<string, unknown>, options: RequestOptions = {}): Promise<{ seq: number }> {
     if (!isValidChannel(channel)) return Promise.reject(new AgentwireError(ErrorCode.invalidMessage, `invalid channel name ${JSON.stringify(channel)}`));
     if (isReservedChannel(channel)) return Promise.reject(new AgentwireError(ErrorCode.forbidden, `channel ${channel} is reserved`));
-    return this.request(channel, payload, options).then((reply) => ({ seq: reply.seq as number }));
+    return this.request<PublishedPayload>(channel, payload, options).then((reply) => ({ seq: reply.seq }));
   }
 
   /**
@@ -135,7 +136,7 @@ export class AgentwireClient extends Connection {
     for (const subscription of [...this.subscriptions.values()]) subscription.onTransportClosed();
   }
 
-  protected onFrame(frame: ServerFrame): void {
+  protected onFrame(frame: ServerEnvelope): void {
     if (frame.channel === "subscription") return this.onSubscriptionFrame(frame.payload);
     if (frame.seq === undefined || isReservedChannel(frame.channel)) return;
     const subscription = this.subscriptions.get(frame.channel);

@@ -3,11 +3,12 @@
 // reconnects, heartbeats and requests by id. AgentwireClient builds channels and chat on top of it.
 
 import { CloseCode } from "../protocol/codes.ts";
+import type { ConnectedPayload, ServerEnvelope } from "../protocol/server-frames.ts";
 import { Backoff } from "./backoff.ts";
 import { ClientCloseCode, type AgentwireClientOptions, type ClientEvents, type ClientState } from "./client-options.ts";
 import { Emitter } from "./emitter.ts";
 import { AgentwireError, ClientErrorCode, errorFromPayload } from "./errors.ts";
-import { parseServerFrame, type ConnectedPayload, type ServerFrame } from "./frames.ts";
+import { parseServerFrame } from "./frames.ts";
 import { Requests, type RequestSpec, type SendText } from "./requests.ts";
 import { TokenSource, refreshLeadMs, tokenExpiry } from "./token.ts";
 import { ReadyState, type WebSocketConstructor, type WebSocketLike } from "./websocket.ts";
@@ -71,7 +72,7 @@ export abstract class Connection extends Emitter<ClientEvents> {
   }
 
   /** A frame without id, other than `connected` (publications, announcements, errors). */
-  protected abstract onFrame(frame: ServerFrame): void;
+  protected abstract onFrame(frame: ServerEnvelope): void;
   /** Authenticated, before the application hears of it: resubscribe and send what waited. */
   protected abstract onOnline(): void;
   /** The transport closed: the server forgot this connection's subscriptions. */

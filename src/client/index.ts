@@ -12,7 +12,7 @@ export type { SendOptions } from "./chat.ts";
 export { RunHandle, finalEventOf } from "./run-handle.ts";
 export type { RunHandleEvents } from "./run-handle.ts";
 export { ThreadsApi, httpUrlOf } from "./threads-api.ts";
-export type { FetchLike, MessageStatus, MessageView, ThreadSnapshot, ThreadView } from "./threads-api.ts";
+export type { FetchLike } from "./threads-api.ts";
 export { AgentwireError, ApiError, ClientErrorCode } from "./errors.ts";
 export type { AgentwireErrorCode } from "./errors.ts";
 export { Backoff } from "./backoff.ts";
@@ -20,16 +20,17 @@ export { Emitter } from "./emitter.ts";
 export { tokenExpiry } from "./token.ts";
 export { ReadyState } from "./websocket.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.ts";
+export type { Publication } from "./frames.ts";
+export { ErrorCode, CloseCode } from "../protocol/codes.ts";
+export { threadChannel, threadIdOf } from "../protocol/channels.ts";
+export type { MessageStatus, MessageView, StoredToolCall, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+export type { RunEventPayload, SourceView, ToolCallStatus, ToolCallView, UsageView } from "../protocol/run-events.ts";
 export type {
   ConnectedPayload,
-  Publication,
+  ErrorPayload,
   PublishedPayload,
   RunAccepted,
   RunControlAck,
-  RunEventPayload,
   SubscribedPayload,
   UnsubscribedPayload,
-} from "./frames.ts";
-export { ErrorCode, CloseCode } from "../protocol/codes.ts";
-export { threadChannel, threadIdOf } from "../protocol/channels.ts";
-export type { SourceView, ToolCallView, UsageView } from "../protocol/run-events.ts";
+} from "../protocol/server-frames.ts";

@@ -1,7 +1,7 @@
 // Requests by id: the frames waiting for their reply, and the bounded offline queue of frames waiting for a connection.
 
+import type { ServerEnvelope } from "../protocol/server-frames.ts";
 import { AgentwireError, ClientErrorCode } from "./errors.ts";
-import type { ServerFrame } from "./frames.ts";
 
 export interface RequestSpec {
   channel: string;
@@ -12,7 +12,7 @@ export interface RequestSpec {
    * a subscribe ack must be handled before the replay that follows it, and WebSocket libraries may
    * deliver several frames before any promise callback runs.
    */
-  onReply(frame: ServerFrame): void;
+  onReply(frame: ServerEnvelope): void;
   onFail(error: AgentwireError): void;
 }
 
@@ -53,7 +53,7 @@ export class Requests {
   }
 
   /** Hands a frame carrying an id to its request; false when no request waits for that id. */
-  reply(frame: ServerFrame): boolean {
+  reply(frame: ServerEnvelope): boolean {
     const entry = frame.id === undefined ? undefined : this.inFlight.get(frame.id);
     if (!entry) return false;
     this.inFlight.delete(entry.id);

@@ -1,11 +1,11 @@
 // One agent run as the application sees it: an async iterable of its events that ends with the final
 // one, the final event as a promise, and stop/approve/reject.
 
+import type { MessageView } from "../protocol/rest-views.ts";
 import type { RunEventPayload } from "../protocol/run-events.ts";
+import type { RunControlAck } from "../protocol/server-frames.ts";
 import { Emitter } from "./emitter.ts";
 import type { AgentwireError } from "./errors.ts";
-import type { RunControlAck } from "./frames.ts";
-import type { MessageView } from "./threads-api.ts";
 
 export interface RunHandleEvents {
   /** Each run event, once, in order (the iterator yields the same). */

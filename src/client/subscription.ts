@@ -2,10 +2,11 @@
 // in seq order, across reconnects: it resumes with `since`/`epoch`, drops duplicates and repairs gaps.
 
 import { ErrorCode } from "../protocol/codes.ts";
+import type { ServerEnvelope, SubscribedPayload } from "../protocol/server-frames.ts";
 import { Backoff } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
 import { AgentwireError, ClientErrorCode, errorFromPayload } from "./errors.ts";
-import type { Publication, ServerFrame, SubscribedPayload } from "./frames.ts";
+import type { Publication } from "./frames.ts";
 import type { RequestSpec } from "./requests.ts";
 
 export type SubscriptionState = "unsubscribed" | "subscribing" | "subscribed";
@@ -222,7 +223,7 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
     });
   }
 
-  private onReply(frame: ServerFrame): void {
+  private onReply(frame: ServerEnvelope): void {
     if (frame.channel === "error") return this.onSubscribeFailed(errorFromPayload(frame.payload));
     const ack = frame.payload as unknown as SubscribedPayload;
     if (this.state !== "subscribing" || ack.status !== "subscribed") return;

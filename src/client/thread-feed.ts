@@ -3,8 +3,8 @@
 
 import { ErrorCode } from "../protocol/codes.ts";
 import type { RunEventPayload } from "../protocol/run-events.ts";
+import type { SubscribedPayload } from "../protocol/server-frames.ts";
 import { AgentwireError, ClientErrorCode } from "./errors.ts";
-import type { SubscribedPayload } from "./frames.ts";
 import type { RunHandle } from "./run-handle.ts";
 import type { ResumePosition, Subscription } from "./subscription.ts";
 import type { ThreadsApi } from "./threads-api.ts";

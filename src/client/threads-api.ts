@@ -1,39 +1,8 @@
-// The REST side (PROTOCOL.md section 7): threads and their messages, with the bearer token and typed errors.
+// The REST side (docs/protocol.md, "REST"): threads and their messages, with the bearer token and typed errors.
 
-import type { SourceView, ToolCallView, UsageView } from "../protocol/run-events.ts";
+import type { MessageView, ThreadList, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+import type { RunAccepted } from "../protocol/server-frames.ts";
 import { ApiError, ClientErrorCode } from "./errors.ts";
-import type { RunAccepted } from "./frames.ts";
-
-export interface ThreadView {
-  id: string;
-  title: string;
-  /** ISO 8601. */
-  created_at: string;
-  updated_at: string;
-}
-
-export type MessageStatus = "completed" | "streaming" | "awaiting_approval" | "cancelled" | "error" | "interrupted";
-
-export interface MessageView {
-  id: string;
-  role: "user" | "assistant";
-  /** For a message still streaming, the text produced so far. */
-  content: string;
-  status: MessageStatus;
-  created_at: string;
-  reasoning?: string;
-  tool_calls?: Array<ToolCallView & { status?: string }>;
-  sources?: SourceView[];
-  usage?: UsageView;
-  error?: unknown;
-}
-
-/** A thread's messages with the position of its channel they reflect: subscribe with `since: seq, epoch`. */
-export interface ThreadSnapshot {
-  messages: MessageView[];
-  seq: number;
-  epoch: string;
-}
 
 /** The part of fetch the REST calls use. */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -54,7 +23,7 @@ export class ThreadsApi {
 
   /** The caller's threads, most recently updated first. */
   async list(): Promise<ThreadView[]> {
-    return (await this.call<{ threads: ThreadView[] }>("GET", "/threads")).threads;
+    return (await this.call<ThreadList>("GET", "/threads")).threads;
   }
 
   async create(title?: string): Promise<ThreadView> {

@@ -1,22 +1,37 @@
-// Builders of every server frame, as JSON text ready to send.
+// Builders of every server frame, as JSON text ready to send, typed with the schema of the frame it holds.
 
 import type { ErrorCode } from "./codes.ts";
+import type {
+  ChannelState,
+  ChatAck,
+  ChatFrame,
+  ConnectedFrame,
+  ErrorFrame,
+  ErrorPayload,
+  FrameText,
+  PongFrame,
+  PublicationFrame,
+  PublishedFrame,
+  ServerFrame,
+  ShutdownFrame,
+  SubscribedFrame,
+  SubscribedPayload,
+  UnsubscribedFrame,
+  UnsubscribedPayload,
+} from "./server-frames.ts";
 
-export interface ChannelState {
-  seq: number;
-  epoch: string;
+/** `{channel, id?, payload}`, without an `id` key when there is none. */
+function encode<F extends ServerFrame>(channel: F["channel"], id: string | undefined, payload: F["payload"]): FrameText<F> {
+  return JSON.stringify(id === undefined ? { channel, payload } : { channel, id, payload }) as FrameText<F>;
 }
 
-function frame(channel: string, id: string | undefined, payload: unknown): string {
-  return JSON.stringify(id === undefined ? { channel, payload } : { channel, id, payload });
+export function errorFrame(code: ErrorCode, message: string, id?: string, details?: string[]): FrameText<ErrorFrame> {
+  const payload: ErrorPayload = details ? { code, message, details } : { code, message };
+  return encode<ErrorFrame>("error", id, payload);
 }
 
-export function errorFrame(code: ErrorCode, message: string, id?: string, details?: string[]): string {
-  return frame("error", id, details ? { code, message, details } : { code, message });
-}
-
-export function connectedFrame(connectionId: string, userId: string, id?: string): string {
-  return frame("system", id, {
+export function connectedFrame(connectionId: string, userId: string, id?: string): FrameText<ConnectedFrame> {
+  return encode<ConnectedFrame>("system", id, {
     type: "connected",
     connection_id: connectionId,
     user_id: userId,
@@ -24,16 +39,16 @@ export function connectedFrame(connectionId: string, userId: string, id?: string
   });
 }
 
-export function pongFrame(id?: string): string {
-  return frame("system", id, { type: "pong", server_time: Date.now() / 1000 });
+export function pongFrame(id?: string): FrameText<PongFrame> {
+  return encode<PongFrame>("system", id, { type: "pong", server_time: Date.now() / 1000 });
 }
 
-export function shutdownFrame(): string {
-  return frame("system", undefined, { type: "shutdown" });
+export function shutdownFrame(): FrameText<ShutdownFrame> {
+  return encode<ShutdownFrame>("system", undefined, { type: "shutdown" });
 }
 
-export function publishedFrame(channel: string, seq: number, id: string): string {
-  return frame("system", id, { type: "published", channel, seq });
+export function publishedFrame(channel: string, seq: number, id: string): FrameText<PublishedFrame> {
+  return encode<PublishedFrame>("system", id, { type: "published", channel, seq });
 }
 
 export function subscribedFrame(
@@ -41,24 +56,29 @@ export function subscribedFrame(
   state: ChannelState,
   id: string | undefined,
   recovery?: { recovered: boolean; replayed: number },
-): string {
-  const payload: Record<string, unknown> = { status: "subscribed", channel, seq: state.seq, epoch: state.epoch };
+): FrameText<SubscribedFrame> {
+  const payload: SubscribedPayload = { status: "subscribed", channel, seq: state.seq, epoch: state.epoch };
   if (recovery) {
     payload.recovered = recovery.recovered;
     payload.replayed = recovery.replayed;
   }
-  return frame("subscription", id, payload);
+  return encode<SubscribedFrame>("subscription", id, payload);
 }
 
-export function unsubscribedFrame(channel: string, id?: string, reason?: string): string {
-  return frame("subscription", id, reason ? { status: "unsubscribed", channel, reason } : { status: "unsubscribed", channel });
+export function unsubscribedFrame(channel: string, id?: string, reason?: string): FrameText<UnsubscribedFrame> {
+  const payload: UnsubscribedPayload = reason ? { status: "unsubscribed", channel, reason } : { status: "unsubscribed", channel };
+  return encode<UnsubscribedFrame>("subscription", id, payload);
 }
 
-/** A publication as delivered to subscribers; `payloadJson` is the payload already serialised once. */
-export function publicationFrame(channel: string, seq: number, payloadJson: string): string {
-  return '{"channel":' + JSON.stringify(channel) + ',"seq":' + seq + ',"payload":' + payloadJson + "}";
+/** A publication as delivered to subscribers; `payloadJson` is the payload (a JSON object) already serialised once. */
+export function publicationFrame(channel: string, seq: number, payloadJson: string): FrameText<PublicationFrame> {
+  return ('{"channel":' + JSON.stringify(channel) + ',"seq":' + seq + ',"payload":' + payloadJson + "}") as FrameText<PublicationFrame>;
 }
 
-export function chatFrame(payload: Record<string, unknown>, id?: string): string {
-  return frame("chat", id, payload);
+/**
+ * `payload` is the ChatAck the agent answered; typed as a record here because the gateway's ChatHandler
+ * still returns one.
+ */
+export function chatFrame(payload: ChatAck | Record<string, unknown>, id?: string): FrameText<ChatFrame> {
+  return encode<ChatFrame>("chat", id, payload as ChatAck);
 }

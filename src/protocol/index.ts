@@ -6,5 +6,7 @@ export * from "./decode.ts";
 export * from "./encode.ts";
 export * from "./errors.ts";
 export * from "./json-depth.ts";
+export * from "./rest-views.ts";
 export * from "./run-events.ts";
 export * from "./schemas.ts";
+export * from "./server-frames.ts";

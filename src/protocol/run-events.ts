@@ -1,19 +1,34 @@
-// The payload of every run event published on a `thread:<id>` channel (PROTOCOL.md section 6).
+// The payload of every run event published on a `thread:<id>` channel (docs/protocol.md, "Run events").
 
 import { Type, type Static } from "@sinclair/typebox";
+import { literalUnion } from "./literal-union.ts";
 
-export const RunEventStatus = Type.Union(
-  ["started", "processing", "awaiting_approval", "rejected", "done", "failed", "responding", "in_progress", "completed", "cancelled", "error"].map(
-    (status) => Type.Literal(status),
-  ),
+/** The statuses of `tool` events, also stored with each call of a message's `tool_calls`. */
+export const ToolCallStatus = literalUnion("processing", "awaiting_approval", "rejected", "done", "failed");
+export type ToolCallStatus = Static<typeof ToolCallStatus>;
+
+export const RunEventStatus = literalUnion(
+  "started",
+  "processing",
+  "awaiting_approval",
+  "rejected",
+  "done",
+  "failed",
+  "responding",
+  "in_progress",
+  "completed",
+  "cancelled",
+  "error",
 );
-export type RunEventStatus = "started" | "processing" | "awaiting_approval" | "rejected" | "done" | "failed" | "responding" | "in_progress" | "completed" | "cancelled" | "error";
+export type RunEventStatus = Static<typeof RunEventStatus>;
 
-export type RunEventType = "status" | "tool" | "reasoning" | "sources" | "response" | "error";
+export const RunEventType = literalUnion("status", "tool", "reasoning", "sources", "response", "error");
+export type RunEventType = Static<typeof RunEventType>;
 
 export const ToolCallView = Type.Object({
   call_id: Type.String(),
   name: Type.String(),
+  /** The parsed arguments, or the raw text when it is not JSON. */
   arguments: Type.Unknown(),
   result: Type.Optional(Type.String()),
   error: Type.Optional(Type.String()),
@@ -33,36 +48,17 @@ export type UsageView = Static<typeof UsageView>;
 
 export const RunEventPayload = Type.Object({
   message: Type.String(),
+  /** Seconds since epoch, float. */
   timestamp: Type.Number(),
   status: RunEventStatus,
-  type: Type.Union(["status", "tool", "reasoning", "sources", "response", "error"].map((type) => Type.Literal(type))),
+  type: RunEventType,
   final_message: Type.Boolean(),
   message_id: Type.String(),
   thread_id: Type.String(),
   tool: Type.Optional(ToolCallView),
   sources: Type.Optional(Type.Array(SourceView)),
   usage: Type.Optional(UsageView),
+  /** On `error/error`: a small object such as `{"kind":"run_timeout"}`. */
   error_details: Type.Optional(Type.Unknown()),
 });
-export interface RunEventPayload {
-  message: string;
-  timestamp: number;
-  status: RunEventStatus;
-  type: RunEventType;
-  final_message: boolean;
-  message_id: string;
-  thread_id: string;
-  tool?: ToolCallView;
-  sources?: SourceView[];
-  usage?: UsageView;
-  error_details?: unknown;
-}
-
-/** The ack of a chat `send` (and the body of `POST /threads/:id/messages`): PROTOCOL.md sections 6 and 7. */
-export interface RunAccepted {
-  status: "accepted";
-  thread_id: string;
-  user_message_id: string;
-  message_id: string;
-  channel: string;
-}
+export type RunEventPayload = Static<typeof RunEventPayload>;

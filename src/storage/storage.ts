@@ -1,7 +1,8 @@
 // The repository interface over threads and messages; one implementation per SQL dialect.
 
-export type MessageRole = "user" | "assistant";
-export type MessageStatus = "completed" | "streaming" | "awaiting_approval" | "cancelled" | "error" | "interrupted";
+import type { MessageRole, MessageStatus } from "../protocol/rest-views.ts";
+
+export type { MessageRole, MessageStatus };
 
 export interface Thread {
   id: string;

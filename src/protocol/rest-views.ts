@@ -1,0 +1,59 @@
+// TypeBox schemas of the REST answers (docs/protocol.md, "REST"). `POST /threads/:id/messages` answers
+// RunAccepted and every error is an ErrorPayload, both declared with the frames in server-frames.ts.
+
+import { Type, type Static } from "@sinclair/typebox";
+import { literalUnion } from "./literal-union.ts";
+import { SourceView, ToolCallStatus, ToolCallView, UsageView } from "./run-events.ts";
+import { ChannelName } from "./schemas.ts";
+import { ChannelState } from "./server-frames.ts";
+
+export const ThreadView = Type.Object({
+  id: Type.String(),
+  title: Type.String(),
+  /** ISO 8601. */
+  created_at: Type.String(),
+  updated_at: Type.String(),
+});
+export type ThreadView = Static<typeof ThreadView>;
+
+/** `GET /threads`: the caller's threads, most recently updated first. */
+export const ThreadList = Type.Object({ threads: Type.Array(ThreadView) });
+export type ThreadList = Static<typeof ThreadList>;
+
+export const MessageRole = literalUnion("user", "assistant");
+export type MessageRole = Static<typeof MessageRole>;
+
+export const MessageStatus = literalUnion("completed", "streaming", "awaiting_approval", "cancelled", "error", "interrupted");
+export type MessageStatus = Static<typeof MessageStatus>;
+
+/** A tool call as stored with its message: the latest event's view of it, with that event's status. */
+export const StoredToolCall = Type.Object({ ...ToolCallView.properties, status: ToolCallStatus });
+export type StoredToolCall = Static<typeof StoredToolCall>;
+
+/** Why a run ended in `error`; `details` as in the run's `error_details`. */
+export const MessageError = Type.Object({ message: Type.String(), details: Type.Optional(Type.Unknown()) });
+export type MessageError = Static<typeof MessageError>;
+
+export const MessageView = Type.Object({
+  id: Type.String(),
+  role: MessageRole,
+  /** For a message still streaming, the text produced so far. */
+  content: Type.String(),
+  status: MessageStatus,
+  /** ISO 8601. */
+  created_at: Type.String(),
+  reasoning: Type.Optional(Type.String()),
+  tool_calls: Type.Optional(Type.Array(StoredToolCall)),
+  sources: Type.Optional(Type.Array(SourceView)),
+  usage: Type.Optional(UsageView),
+  error: Type.Optional(MessageError),
+});
+export type MessageView = Static<typeof MessageView>;
+
+/** `GET /threads/:id/messages`: the messages and the position of the thread's channel they reflect; subscribe with `since: seq, epoch`. */
+export const ThreadSnapshot = Type.Object({ messages: Type.Array(MessageView), ...ChannelState.properties });
+export type ThreadSnapshot = Static<typeof ThreadSnapshot>;
+
+/** `POST /publish`. */
+export const PublishResult = Type.Object({ channel: ChannelName, seq: Type.Integer({ minimum: 1 }) });
+export type PublishResult = Static<typeof PublishResult>;
