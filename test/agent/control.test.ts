@@ -1,8 +1,9 @@
 // Controlling runs: stop, approve, reject, approval timeout, conflict, limits and ownership.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
+import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { collectRun, deltas, send, shape, startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs, type TestClient } from "../helpers/ws-client.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -47,7 +48,7 @@ describe("stop", () => {
     expect(final).toMatchObject({ type: "response", status: "cancelled", final_message: true });
     expect(final.message.length).toBeGreaterThan(0);
     expect(final.message.length).toBeLessThan("word ".repeat(200).length);
-    await waitUntil(() => harness.fake.requests.at(-1)!.aborted, "the fake to see the request aborted");
+    await waitFor(() => harness.fake.requests.at(-1)!.aborted, "the fake to see the request aborted");
     const stored = await harness.server.app.storage.getMessage(ack.message_id);
     expect(stored).toMatchObject({ status: "cancelled", content: final.message });
   });
@@ -217,7 +218,7 @@ describe("runs belong to threads, not sockets", () => {
     const watcher = await connectAs(harness.server.wsUrl, await harness.server.token({ sub: "alice" }));
     expect((await watcher.subscribe(ack.channel)).payload.status).toBe("subscribed");
     await watcher.next((frame) => frame.payload.message_id === ack.message_id && frame.payload.final_message === true);
-    await waitUntil(() => harness.server.app.agent.activeRuns === 0, "the run to finish");
+    await waitFor(() => harness.server.app.agent.activeRuns === 0, "the run to finish");
     const stored = await harness.server.app.storage.getMessage(ack.message_id);
     expect(stored).toMatchObject({ status: "completed", content: "finished without you" });
     watcher.close();

@@ -11,9 +11,9 @@ import {
   streamResponse,
   textResponse,
   toolCallResponse,
-  waitUntil,
   type FakeOpenAI,
 } from "../helpers/fake-openai.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const API_KEY = "sk-test-0123456789-very-secret";
 const question: ModelRequest = { messages: [{ role: "user", content: "Hi" }], tools: [] };
@@ -305,7 +305,7 @@ describe("stopping", () => {
       if (events.length === 2) controller.abort();
     }
     expect(events.map((event) => event.type)).toEqual(["text", "text"]);
-    await waitUntil(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    await waitFor(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
   });
 
   test("the caller's abort before any answer ends the iterator quietly", async () => {
@@ -315,15 +315,21 @@ describe("stopping", () => {
     await fake.waitForRequests(1);
     controller.abort();
     expect(await stream).toEqual([]);
-    await waitUntil(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    await waitFor(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
   });
 
   test("a consumer that stops iterating closes the request", async () => {
     fake.enqueue(textResponse("a long and slow answer that nobody reads to the end", { chunkSize: 2, delayMs: 20 }));
+    let read = 0;
     for await (const event of openAIModel().stream(question, new AbortController().signal)) {
+      read++;
       if (event.type === "text") break;
     }
-    await waitUntil(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    await waitFor(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    expect(read).toBeGreaterThan(0);
+    expect(fake.requests).toHaveLength(1);
+    // The fake never got to finish its slow answer.
+    expect(fake.requests[0]).toMatchObject({ aborted: true, completed: false });
   });
 
   test("a provider that never answers hits the time limit", async () => {
@@ -332,7 +338,7 @@ describe("stopping", () => {
     expect(error.details.kind).toBe("timeout");
     expect(error.message).toContain("300 ms");
     expect(fake.requests).toHaveLength(1);
-    await waitUntil(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    await waitFor(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
   });
 
   test("the time limit covers streaming, not only the wait for headers", async () => {
@@ -340,6 +346,6 @@ describe("stopping", () => {
     const { error, events } = await failure(openAIModel({ requestTimeoutMs: 400 }).stream(question, new AbortController().signal));
     expect(deltas(events, "text").join("")).toBe("slow start");
     expect(error.details.kind).toBe("timeout");
-    await waitUntil(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
+    await waitFor(() => fake.requests[0]?.aborted === true, "the fake to see the request aborted");
   });
 });

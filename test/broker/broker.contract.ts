@@ -2,6 +2,7 @@
 
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Broker, Publication } from "../../src/broker/broker.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 export interface BrokerContractOptions {
   /** The history size the factory must give the broker; the trimming test depends on it. */
@@ -11,14 +12,6 @@ export interface BrokerContractOptions {
 export interface BrokerUnderTest {
   broker: Broker;
   cleanup(): Promise<void>;
-}
-
-export async function waitFor(condition: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 const HISTORY_SIZE = 3;
@@ -83,7 +76,7 @@ export function describeBrokerContract(
       await broker.listen(a);
       const first = await broker.publish(a, '{"text":"hello"}', "connection-1");
       const second = await broker.publish(a, '{"text":"again"}');
-      await waitFor(() => received.length >= 2, 3000, "two publications");
+      await waitFor(() => received.length >= 2, "two publications");
       expect(received).toEqual([
         { channel: a, seq: 1, epoch: first.epoch, payload: '{"text":"hello"}', origin: "connection-1" },
         { channel: a, seq: 2, epoch: second.epoch, payload: '{"text":"again"}', origin: undefined },
@@ -96,7 +89,7 @@ export function describeBrokerContract(
       await broker.listen(a);
       const payload = JSON.stringify({ text: "line one\nline two", emoji: "héllo 🌍", quote: '"}\n{' });
       await broker.publish(a, payload, "origin with | and \n");
-      await waitFor(() => received.length >= 1);
+      await waitFor(() => received.length >= 1, "the publication");
       expect(received[0]!.payload).toBe(payload);
       expect(received[0]!.origin).toBe("origin with | and \n");
       const { epoch } = await broker.state(a);
@@ -109,7 +102,8 @@ export function describeBrokerContract(
         const a = channel("race");
         await broker.listen(a);
         await broker.publish(a, `{"round":${round}}`);
-        await waitFor(() => received.some((publication) => publication.channel === a), 3000, `round ${round}`);
+        await waitFor(() => received.some((publication) => publication.channel === a), `round ${round}`);
+        expect(received.filter((publication) => publication.channel === a).map((publication) => publication.payload)).toEqual([`{"round":${round}}`]);
       }
     });
 
@@ -120,12 +114,12 @@ export function describeBrokerContract(
       await broker.listen(a);
       await broker.listen(marker);
       await broker.publish(a, "{}");
-      await waitFor(() => received.length === 1);
+      await waitFor(() => received.length === 1, "the publication while listening");
       await broker.unlisten(a);
       await broker.publish(a, "{}");
       // Publications of one engine reach the listener in order, so once the marker is here the other would be too.
       await broker.publish(marker, "{}");
-      await waitFor(() => received.some((publication) => publication.channel === marker));
+      await waitFor(() => received.some((publication) => publication.channel === marker), "the marker");
       expect(received.filter((publication) => publication.channel === a)).toHaveLength(1);
     });
 

@@ -4,9 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { AgentwireClientOptions, RunEventPayload, RunHandle } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
-import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
+import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
 import { SdkClients } from "../helpers/sdk-clients.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let harness: AgentHarness;
 const clients = new SdkClients();
@@ -48,7 +49,7 @@ describe("chat.send", () => {
     expect(handle.text).toBe("Hello there, from the fake.");
     expect(await handle.done).toBe(events.at(-1)!);
     // The run is over: the thread subscription the SDK took over is released.
-    await waitUntil(() => client.getSubscription(handle.channel) === undefined, "the thread subscription to be released");
+    await waitFor(() => client.getSubscription(handle.channel) === undefined, "the thread subscription to be released");
 
     // The next message in the same thread gets a fresh handle, with every event again.
     harness.fake.enqueue(textResponse("Second answer."));
@@ -64,7 +65,7 @@ describe("chat.send", () => {
     const thread = await client.threads.create("mine");
     const seen: number[] = [];
     const subscription = client.subscribe(`thread:${thread.id}`, (publication) => seen.push(publication.seq));
-    await waitUntil(() => subscription.state === "subscribed", "the app's thread subscription");
+    await waitFor(() => subscription.state === "subscribed", "the app's thread subscription");
     harness.fake.enqueue(slowText("Followed by the app as well."));
     const handle = await client.chat.send("go", { threadId: thread.id });
     const events = await collect(handle);
@@ -81,17 +82,18 @@ describe("chat.send", () => {
     const thread = await client.threads.create("late subscriber");
     const channel = `thread:${thread.id}`;
     let heldAck: string | undefined;
+    let eventsBehindAck = 0;
     control.transformIncoming = (data) => {
       if (data.includes('"accepted"')) {
         heldAck = data;
         return [];
       }
+      if (heldAck !== undefined && JSON.parse(data).channel === channel) eventsBehindAck++;
       return [data];
     };
     harness.fake.enqueue(slowText("Seen by both."));
     const pending = client.chat.send("go", { threadId: thread.id });
-    await waitUntil(() => heldAck !== undefined, "the ack to arrive");
-    await Bun.sleep(30);
+    await waitFor(() => heldAck !== undefined && eventsBehindAck > 0, "the run's first events behind the held ack");
     // The run's first events came after the announcement; the app's subscribe takes the announcement over.
     const seen: number[] = [];
     const subscription = client.subscribe(channel, (publication) => seen.push(publication.seq));
@@ -118,7 +120,7 @@ describe("chat.send", () => {
     const final = await handle.done;
     expect(final).toMatchObject({ type: "response", status: "cancelled", final_message: true });
     expect(final.message.length).toBeLessThan("word ".repeat(300).length);
-    await waitUntil(() => harness.fake.requests.at(-1)!.aborted, "the fake to see the abort");
+    await waitFor(() => harness.fake.requests.at(-1)!.aborted, "the fake to see the abort");
     await expect(handle.stop()).rejects.toMatchObject({ code: "not_found" });
   });
 
@@ -223,11 +225,8 @@ describe("chat.watch", () => {
     const started = await starter.chat.send("long answer please", { useReasoning: false });
     // Let the run produce some text and a checkpoint first.
     const watcher = await connectedClient("cleo");
-    let stored = "";
-    while (stored.length === 0) {
-      await Bun.sleep(20);
-      stored = (await watcher.threads.messages(started.threadId)).messages.find((message) => message.id === started.messageId)!.content;
-    }
+    const stored = async () => (await watcher.threads.messages(started.threadId)).messages.find((message) => message.id === started.messageId)!.content;
+    await waitFor(async () => (await stored()).length > 0, "a checkpoint of the answer");
     const watched = await watcher.chat.watch(started.threadId, started.messageId);
     expect(watched.snapshot).toMatchObject({ id: started.messageId, status: "streaming" });
     const snapshotText = watched.snapshot!.content;

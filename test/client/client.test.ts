@@ -3,8 +3,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AgentwireClient, AgentwireError, type AgentwireClientOptions, type ClientState, type Publication } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
-import { waitUntil } from "../helpers/fake-openai.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { settledNow } from "../helpers/settled-now.ts";
+import { afterTimersDue } from "../helpers/timers-due.ts";
+import { waitFor } from "../helpers/wait.ts";
+import { connectAs } from "../helpers/ws-client.ts";
 
 let server: TestServer;
 const clients: AgentwireClient[] = [];
@@ -16,15 +19,17 @@ afterAll(async () => {
   await server.stop();
 });
 
+const MAX_RECONNECT_DELAY_MS = 50;
+
 function newClient(options: Partial<AgentwireClientOptions>): AgentwireClient {
-  const client = new AgentwireClient({ url: server.wsUrl, minReconnectDelayMs: 10, maxReconnectDelayMs: 50, ...options });
+  const client = new AgentwireClient({ url: server.wsUrl, minReconnectDelayMs: 10, maxReconnectDelayMs: MAX_RECONNECT_DELAY_MS, ...options });
   clients.push(client);
   return client;
 }
 
 async function connected(client: AgentwireClient): Promise<AgentwireClient> {
   client.connect();
-  await waitUntil(() => client.state === "connected", "the client to connect");
+  await waitFor(() => client.state === "connected", "the client to connect");
   return client;
 }
 
@@ -51,10 +56,16 @@ describe("connecting", () => {
   });
 
   test("disconnect() stops reconnecting; close() is final", async () => {
-    const client = await userClient("ann");
+    const control = new SocketControl();
+    const client = await userClient("ann", { WebSocket: control.WebSocket });
+    const closes: { code: number; reconnecting: boolean }[] = [];
+    client.on("disconnected", ({ code, reconnecting }) => closes.push({ code, reconnecting }));
     client.disconnect();
-    await Bun.sleep(100);
+    expect(closes).toEqual([{ code: 1000, reconnecting: false }]);
+    // Any reconnect would have been due by now, however slow the machine.
+    await afterTimersDue(MAX_RECONNECT_DELAY_MS);
     expect(client.state).toBe("disconnected");
+    expect(control.sockets).toHaveLength(1);
     client.close();
     expect(client.state).toBe("closed");
     expect(() => client.connect()).toThrow(AgentwireError);
@@ -68,12 +79,12 @@ describe("publish and subscribe", () => {
     const publisher = await userClient("bob");
     const seen: Publication[] = [];
     const subscription = subscriber.subscribe("user:bob:inbox", (publication) => seen.push(publication));
-    await waitUntil(() => subscription.state === "subscribed", "the subscription");
+    await waitFor(() => subscription.state === "subscribed", "the subscription");
     expect(subscription.lastSeq).toBe(0);
     expect(typeof subscription.epoch).toBe("string");
     expect(await publisher.publish("user:bob:inbox", { text: "hi" })).toEqual({ seq: 1 });
     expect(await publisher.publish("user:bob:inbox", { text: "again" })).toEqual({ seq: 2 });
-    await waitUntil(() => seen.length === 2, "two publications");
+    await waitFor(() => seen.length === 2, "two publications");
     expect(seen).toEqual([
       { channel: "user:bob:inbox", seq: 1, payload: { text: "hi" } },
       { channel: "user:bob:inbox", seq: 2, payload: { text: "again" } },
@@ -92,7 +103,7 @@ describe("publish and subscribe", () => {
     const errors: AgentwireError[] = [];
     const subscription = client.subscribe("user:someone-else", () => {});
     subscription.on("error", (error) => errors.push(error));
-    await waitUntil(() => subscription.state === "unsubscribed", "the refusal");
+    await waitFor(() => subscription.state === "unsubscribed", "the refusal");
     expect(errors[0]).toMatchObject({ code: "forbidden" });
     client.subscribe("user:carl", () => {});
     expect(() => client.subscribe("user:carl", () => {})).toThrow(expect.objectContaining({ code: "already_subscribed" }));
@@ -112,12 +123,16 @@ describe("requests", () => {
     const control = new SocketControl();
     const client = await userClient("eve", { WebSocket: control.WebSocket, requestTimeoutMs: 300 });
     control.dropOutgoing = (text) => text.includes("black-hole");
-    const started = Date.now();
-    await expect(client.publish("user:eve", { "black-hole": 1 }, { timeoutMs: 100 })).rejects.toMatchObject({ code: "timeout" });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(95);
+    // Each gave up by its own timer, whose length the message names.
+    await expect(client.publish("user:eve", { "black-hole": 1 }, { timeoutMs: 100 })).rejects.toMatchObject({
+      code: "timeout",
+      message: "no reply to user:eve request within 100 ms",
+    });
     // The default timeout is requestTimeoutMs.
-    await expect(client.request("user:eve", { "black-hole": 2 })).rejects.toMatchObject({ code: "timeout" });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(395);
+    await expect(client.request("user:eve", { "black-hole": 2 })).rejects.toMatchObject({
+      code: "timeout",
+      message: "no reply to user:eve request within 300 ms",
+    });
     expect(await client.publish("user:eve", { fine: true })).toEqual({ seq: 1 });
     expect(client.state).toBe("connected");
     expect(control.sockets).toHaveLength(1);
@@ -131,7 +146,7 @@ describe("requests", () => {
     control.cut();
     await expect(pending).rejects.toMatchObject({ code: "disconnected" });
     control.dropOutgoing = undefined;
-    await waitUntil(() => client.state === "connected", "the reconnect");
+    await waitFor(() => client.state === "connected", "the reconnect");
   });
 });
 
@@ -155,15 +170,16 @@ describe("tokens", () => {
     const errors: AgentwireError[] = [];
     client.on("error", (error) => errors.push(error));
     client.connect();
-    await waitUntil(() => errors.some((error) => error.code === "token_refused"), "the refusal");
+    await waitFor(() => errors.some((error) => error.code === "token_refused"), "the refusal");
     expect(client.state).toBe("disconnected");
-    await Bun.sleep(150);
+    // Any reconnect would have been due by now, however slow the machine.
+    await afterTimersDue(MAX_RECONNECT_DELAY_MS);
     expect(control.sockets).toHaveLength(1);
     expect(client.state).toBe("disconnected");
     // Frames wait for the next connection meanwhile.
     const queued = client.publish("user:gus", { after: "setToken" });
     client.setToken(await server.token({ sub: "gus" }));
-    await waitUntil(() => client.state === "connected", "the reconnect with the new token");
+    await waitFor(() => client.state === "connected", "the reconnect with the new token");
     expect(control.sockets).toHaveLength(2);
     expect(await queued).toEqual({ seq: 1 });
   });
@@ -181,39 +197,50 @@ describe("tokens", () => {
     const closes: number[] = [];
     client.on("disconnected", ({ code }) => closes.push(code));
     await connected(client);
-    await Bun.sleep(4_500);
+    const session = server.app.gateway.session(client.connection!.connection_id)!;
+    const firstExpiresAt = session.expiresAt;
+    // A witness with the same lifetime, its token signed after the client's first one: the server closing it
+    // for expiry shows the server's clock went past the client's first token too.
+    const witness = await connectAs(server.wsUrl, await server.token({ sub: "hal" }, 3));
+    await waitFor(() => session.expiresAt > firstExpiresAt, "the server to take a refreshed token");
+    expect(await witness.closed).toEqual({ code: 1008, reason: "token expired" });
     // Past the first token's expiry: still the one socket, never closed, refreshed by auth frames.
+    expect(await client.publish("user:hal", { still: "here" })).toEqual({ seq: 1 });
     expect(closes).toEqual([]);
     expect(control.sockets).toHaveLength(1);
     expect(client.state).toBe("connected");
     expect(calls).toBeGreaterThanOrEqual(2);
-    const refreshes = control.current!.sent.map((text) => JSON.parse(text)).filter((frame) => frame.channel === "auth");
-    expect(refreshes.length).toBe(calls);
-    expect(refreshes[1].id).toEqual(expect.any(String));
-    expect(await client.publish("user:hal", { still: "here" })).toEqual({ seq: 1 });
+    const authFrames = () => control.current!.sent.map((text) => JSON.parse(text)).filter((frame) => frame.channel === "auth");
+    // Every token getToken gave went out as an auth frame (one may be on its way).
+    await waitFor(() => authFrames().length === calls, "each token from getToken to be sent");
+    expect(authFrames()[0].id).toBeUndefined();
+    for (const refresh of authFrames().slice(1)) expect(refresh.id).toEqual(expect.any(String));
   }, 15_000);
 });
 
 describe("server closes", () => {
   test("1013 (slow consumer) reconnects promptly and the subscription resumes without a loss", async () => {
     const publisher = await userClient("lou");
-    const client = await userClient("lou", { minReconnectDelayMs: 20, maxReconnectDelayMs: 5_000 });
+    const control = new SocketControl();
+    const minReconnectDelayMs = 20;
+    const client = await userClient("lou", { WebSocket: control.WebSocket, minReconnectDelayMs, maxReconnectDelayMs: 5_000 });
     const seen: number[] = [];
     const subscription = client.subscribe("user:lou:feed", (publication) => seen.push(publication.payload.n as number));
-    await waitUntil(() => subscription.state === "subscribed", "the subscription");
+    await waitFor(() => subscription.state === "subscribed", "the subscription");
     await publisher.publish("user:lou:feed", { n: 1 });
-    await waitUntil(() => seen.length === 1, "the first publication");
+    await waitFor(() => seen.length === 1, "the first publication");
     const closes: { code: number; reconnecting: boolean }[] = [];
     client.on("disconnected", ({ code, reconnecting }) => closes.push({ code, reconnecting }));
     server.app.gateway.session(client.connection!.connection_id)!.close(1013, "slow consumer");
     await publisher.publish("user:lou:feed", { n: 2 });
-    const closedAt = Date.now();
-    await waitUntil(() => closes.length === 1, "the close");
-    await waitUntil(() => client.state === "connected", "the reconnect");
-    expect(Date.now() - closedAt).toBeLessThan(1_000);
+    await waitFor(() => closes.length === 1, "the close");
+    // Promptly: the new socket opens within the shortest backoff, not the 5 s the backoff could reach.
+    await afterTimersDue(minReconnectDelayMs);
+    expect(control.sockets).toHaveLength(2);
+    await waitFor(() => client.state === "connected", "the reconnect");
     expect(closes).toEqual([{ code: 1013, reconnecting: true }]);
     await publisher.publish("user:lou:feed", { n: 3 });
-    await waitUntil(() => seen.length === 3, "every publication");
+    await waitFor(() => seen.length === 3, "every publication");
     expect(seen).toEqual([1, 2, 3]);
   });
 
@@ -225,7 +252,7 @@ describe("server closes", () => {
     const closes: string[] = [];
     expiring.on("disconnected", ({ code, reason }) => closes.push(`${code} ${reason}`));
     await connected(expiring);
-    await waitUntil(() => expiring.state === "disconnected", "the expiry", 5_000);
+    await waitFor(() => expiring.state === "disconnected", "the expiry");
     expect(closes).toEqual(["1008 token expired"]);
     expect(errors).toEqual(["token_refused"]);
   });
@@ -237,13 +264,13 @@ describe("heartbeat", () => {
     const client = await userClient("ida", { WebSocket: control.WebSocket, heartbeatIntervalMs: 30, heartbeatTimeoutMs: 300 });
     const closes: { code: number; reason: string }[] = [];
     client.on("disconnected", ({ code, reason }) => closes.push({ code, reason }));
-    await waitUntil(() => control.current!.sent.filter((text) => text.includes('"ping"')).length >= 3, "a few answered pings");
+    await waitFor(() => control.current!.sent.filter((text) => text.includes('"ping"')).length >= 3, "a few answered pings");
     expect(closes).toEqual([]);
     control.dropOutgoing = (text) => text.includes('"ping"');
-    await waitUntil(() => closes.length > 0, "the heartbeat to fail");
+    await waitFor(() => closes.length > 0, "the heartbeat to fail");
     expect(closes[0]).toEqual({ code: 4001, reason: "heartbeat timeout" });
     control.dropOutgoing = undefined;
-    await waitUntil(() => client.state === "connected" && control.sockets.length >= 2, "the reconnect");
+    await waitFor(() => client.state === "connected" && control.sockets.length >= 2, "the reconnect");
   });
 });
 
@@ -252,17 +279,17 @@ describe("offline queue", () => {
     const subscriber = await userClient("jan");
     const seen: Publication[] = [];
     const subscription = subscriber.subscribe("user:jan:queue", (publication) => seen.push(publication));
-    await waitUntil(() => subscription.state === "subscribed", "the subscription");
+    await waitFor(() => subscription.state === "subscribed", "the subscription");
     const client = await userClient("jan", { maxOfflineQueue: 5 });
     client.disconnect();
     const queued = [1, 2, 3, 4, 5].map((n) => client.publish("user:jan:queue", { n }));
     expect(client.queuedRequests).toBe(5);
-    const started = Date.now();
-    await expect(client.publish("user:jan:queue", { n: 6 })).rejects.toMatchObject({ code: "offline_queue_full" });
-    expect(Date.now() - started).toBeLessThan(50);
+    // At once: rejected within this turn of the event loop, with no timer or connection involved.
+    expect(await settledNow(client.publish("user:jan:queue", { n: 6 }))).toMatchObject({ status: "rejected", reason: { code: "offline_queue_full" } });
+    expect(client.queuedRequests).toBe(5);
     client.connect();
     expect(await Promise.all(queued)).toEqual([1, 2, 3, 4, 5].map((seq) => ({ seq })));
-    await waitUntil(() => seen.length === 5, "the subscriber to see them");
+    await waitFor(() => seen.length === 5, "the subscriber to see them");
     expect(seen.map((publication) => publication.payload.n)).toEqual([1, 2, 3, 4, 5]);
   });
 

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AgentwireClient } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
-import { waitUntil } from "../helpers/fake-openai.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const clientDir = join(import.meta.dir, "../../src/client");
 // The protocol files with no imports of their own (the rest are imported for types only).
@@ -50,7 +50,7 @@ describe("an injected WebSocket constructor", () => {
     const control = new SocketControl();
     const client = new AgentwireClient({ url: server.wsUrl, token: await server.token({ sub: "nora" }), WebSocket: control.WebSocket });
     client.connect();
-    await waitUntil(() => client.state === "connected", "the client to connect");
+    await waitFor(() => client.state === "connected", "the client to connect");
     expect(control.sockets).toHaveLength(1);
     expect(await client.publish("user:nora", { n: 1 })).toEqual({ seq: 1 });
     client.close();
@@ -72,7 +72,19 @@ describe("Node", () => {
         `import { AgentwireClient } from "./client.mjs";
 const [url, token] = process.argv.slice(2);
 // Node 20 has no global WebSocket by default; undici's comes with --experimental-websocket (or pass \`ws\`).
-const WebSocketImpl = globalThis.WebSocket;
+// Each socket counts the heartbeat pings it sends.
+const sockets = [];
+const WebSocketImpl = class extends globalThis.WebSocket {
+  pings = 0;
+  constructor(url) {
+    super(url);
+    sockets.push(this);
+  }
+  send(data) {
+    if (String(data).includes('"ping"')) this.pings++;
+    super.send(data);
+  }
+};
 const make = () => new AgentwireClient({ url, token, WebSocket: WebSocketImpl, heartbeatIntervalMs: 50 });
 const subscriber = make();
 const publisher = make();
@@ -86,7 +98,8 @@ const acks = [];
 for (let n = 1; n <= 3; n++) acks.push((await publisher.publish("user:node:smoke", { n })).seq);
 await until(() => seen.length === 3);
 const threads = await subscriber.threads.list();
-await new Promise((resolve) => setTimeout(resolve, 120));
+// Heartbeats run on Node too: a ping goes out only after the previous one's pong, so three each means two answered.
+await until(() => sockets.filter((socket) => socket.pings >= 3).length >= 2);
 console.log(JSON.stringify({ acks, seen, threads: Array.isArray(threads), state: subscriber.state }));
 subscriber.close();
 publisher.close();

@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import type { AgentwireClientOptions, Publication, SubscribedPayload } from "../../src/client/index.ts";
 import { SocketControl } from "../helpers/controlled-websocket.ts";
-import { waitUntil } from "../helpers/fake-openai.ts";
 import { SdkClients } from "../helpers/sdk-clients.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let server: TestServer;
 const clients = new SdkClients();
@@ -40,7 +40,7 @@ describe("exactly once across connection cuts", () => {
         const channel = `user:pat:cuts-${++channelCounter}`;
         const seen: Publication[] = [];
         const subscription = subscriber.subscribe(channel, (publication) => seen.push(publication));
-        await waitUntil(() => subscription.state === "subscribed", "the subscription");
+        await waitFor(() => subscription.state === "subscribed", "the subscription");
         let armed = 0;
         control.onReceive = () => {
           if (armed > 0 && --armed === 0) control.cut();
@@ -54,7 +54,7 @@ describe("exactly once across connection cuts", () => {
           // Let frames flow now and then, so cuts land in live traffic and in replays.
           if (n % 10 === 0) await Bun.sleep(1);
         }
-        await waitUntil(() => subscription.lastSeq === total && subscription.state === "subscribed", `seq ${total} (seen ${seen.length})`, 10_000);
+        await waitFor(() => subscription.lastSeq === total && subscription.state === "subscribed", `seq ${total} (seen ${seen.length})`);
         control.onReceive = undefined;
         expect(seen.map((publication) => publication.seq)).toEqual(range(1, total));
         expect(seen.map((publication) => publication.payload.n)).toEqual(range(1, total));
@@ -74,7 +74,7 @@ describe("exactly once across connection cuts", () => {
     const channel = "user:quin:gaps";
     const seen: number[] = [];
     const subscription = subscriber.subscribe(channel, (publication) => seen.push(publication.seq));
-    await waitUntil(() => subscription.state === "subscribed", "the subscription");
+    await waitFor(() => subscription.state === "subscribed", "the subscription");
     control.transformIncoming = (data) => {
       const frame = JSON.parse(data);
       if (frame.channel !== channel) return [data];
@@ -87,7 +87,7 @@ describe("exactly once across connection cuts", () => {
     };
     let lost = false;
     for (const n of range(1, 8)) await publisher.publish(channel, { n });
-    await waitUntil(() => subscription.lastSeq === 8, "seq 8");
+    await waitFor(() => subscription.lastSeq === 8, "seq 8");
     expect(seen).toEqual(range(1, 8));
     const subscribes = control.current!.sent.map((text) => JSON.parse(text)).filter((frame) => frame.channel === "subscription");
     expect(subscribes.at(-1)!.payload).toEqual({ action: "subscribe", channel, since: 2, epoch: subscription.epoch });
@@ -111,9 +111,9 @@ describe("server restart", () => {
       const onReset: SubscribedPayload[] = [];
       const subscription = subscriber.subscribe(channel, (publication) => seen.push(publication), { onReset: (ack) => void onReset.push(ack) });
       subscription.on("reset", (ack) => resets.push(ack));
-      await waitUntil(() => subscription.state === "subscribed", "the subscription");
+      await waitFor(() => subscription.state === "subscribed", "the subscription");
       for (const n of [1, 2, 3]) await publisher.publish(channel, { n });
-      await waitUntil(() => seen.length === 3, "three publications");
+      await waitFor(() => seen.length === 3, "three publications");
       const oldEpoch = subscription.epoch;
 
       const closes: number[] = [];
@@ -121,8 +121,8 @@ describe("server restart", () => {
       await first.stop();
       first = undefined;
       second = await startTestServer({ PORT: port });
-      await waitUntil(() => subscriber.state === "connected" && publisher.state === "connected", "both clients to reconnect");
-      await waitUntil(() => resets.length === 1 && subscription.state === "subscribed", "the reset");
+      await waitFor(() => subscriber.state === "connected" && publisher.state === "connected", "both clients to reconnect");
+      await waitFor(() => resets.length === 1 && subscription.state === "subscribed", "the reset");
       expect(closes[0]).toBe(1001);
       expect(resets[0]).toMatchObject({ channel, seq: 0, recovered: false });
       expect(onReset).toEqual(resets);
@@ -130,7 +130,7 @@ describe("server restart", () => {
       expect(subscription.lastSeq).toBe(0);
 
       for (const n of [4, 5]) await publisher.publish(channel, { n });
-      await waitUntil(() => seen.length === 5, "the new publications");
+      await waitFor(() => seen.length === 5, "the new publications");
       expect(seen.slice(3)).toEqual([
         { channel, seq: 1, payload: { n: 4 } },
         { channel, seq: 2, payload: { n: 5 } },
@@ -158,10 +158,10 @@ describe("server restart", () => {
         return { seq: 2, epoch: ack.epoch };
       },
     });
-    await waitUntil(() => subscription.state === "subscribed" && subscription.lastSeq === 4, "the resume");
+    await waitFor(() => subscription.state === "subscribed" && subscription.lastSeq === 4, "the resume");
     expect(seen).toEqual([3, 4]);
     await publisher.publish(channel, { n: 5 });
-    await waitUntil(() => subscription.lastSeq === 5, "seq 5");
+    await waitFor(() => subscription.lastSeq === 5, "seq 5");
     expect(seen).toEqual([3, 4, 5]);
   });
 });

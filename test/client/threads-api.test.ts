@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { AgentwireClient, ApiError, httpUrlOf } from "../../src/client/index.ts";
 import { textResponse } from "../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 let harness: AgentHarness;
 beforeAll(async () => {
@@ -25,10 +26,10 @@ describe("threads over REST", () => {
     const accepted = await client.threads.send(thread.id, "hello", { useReasoning: false });
     expect(accepted).toMatchObject({ status: "accepted", thread_id: thread.id, channel: `thread:${thread.id}` });
     let snapshot = await client.threads.messages(thread.id);
-    for (let tries = 0; snapshot.messages.at(-1)?.status !== "completed" && tries < 100; tries++) {
-      await Bun.sleep(20);
+    await waitFor(async () => {
       snapshot = await client.threads.messages(thread.id);
-    }
+      return snapshot.messages.at(-1)?.status === "completed";
+    }, "the answer to be stored");
     expect(snapshot.messages.map((message) => [message.role, message.content])).toEqual([
       ["user", "hello"],
       ["assistant", "Stored answer."],

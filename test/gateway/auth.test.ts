@@ -45,8 +45,13 @@ describe("token in the Authorization header", () => {
 });
 
 describe("token in the query string", () => {
-  test("is accepted", async () => {
-    const client = await connectAs(server.wsUrl, await server.token({ sub: "bob" }));
+  test("is accepted: connected as the token's user, who can then subscribe", async () => {
+    const token = await server.token({ sub: "bob" });
+    const client = await TestClient.connect(`${server.wsUrl}?token=${encodeURIComponent(token)}`);
+    const connected = await client.next(isConnected);
+    expect(connected.payload.user_id).toBe("bob");
+    expect((await client.subscribe("user:bob")).payload).toMatchObject({ status: "subscribed", channel: "user:bob" });
+    expect((await client.subscribe("user:alice")).payload.code).toBe("forbidden");
     client.close();
   });
 
@@ -116,10 +121,15 @@ describe("expiry and refresh", () => {
   });
 
   test("a fresh auth frame before expiry keeps the connection open", async () => {
-    const client = await connectAs(server.wsUrl, await server.token({ sub: "erin" }, 1));
+    // Two seconds (exp is whole seconds): at least one left for the refresh.
+    const client = await connectAs(server.wsUrl, await server.token({ sub: "erin" }, 2));
+    // Signed after the client's first token, so it expires no sooner: once the server closes it, its clock is
+    // past the first token's expiry too, and the same sweep of connections looked at the refreshed one.
+    const witness = await connectAs(server.wsUrl, await server.token({ sub: "erin" }, 2));
     const refreshed = await client.request("auth", { token: await server.token({ sub: "erin" }, 3600) });
     expect(refreshed.payload.type).toBe("connected");
-    await Bun.sleep(1300); // past the first token's expiry: the connection must still answer
+    expect(await witness.closed).toEqual({ code: 1008, reason: "token expired" });
+    // Past the first token's expiry: the connection must still answer.
     await client.barrier();
     expect(client.closeInfo).toBeUndefined();
     client.close();

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Broker, Publication } from "../../src/broker/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
-import { waitUntil } from "../helpers/fake-openai.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs, type Frame } from "../helpers/ws-client.ts";
 
 /** A broker whose publishes wait at a gate, as a networked engine's replies would, until released in order. */
@@ -47,10 +47,13 @@ test("a burst of publishes is in flight at once, up to the bound, and acked in o
   const publisher = await connectAs(server.wsUrl, await server.token({ sub: "alice" }));
   const watcher = await connectAs(server.wsUrl, await server.token({ sub: "alice" }));
   await watcher.subscribe("user:alice:burst");
+  const framesIn = server.app.gateway.metrics.framesIn;
+  const framesBefore = framesIn.get();
   for (let index = 1; index <= 100; index++) publisher.send({ channel: "user:alice:burst", id: `p${index}`, payload: { index } });
   // 64 pipelined, and the 65th awaited while the rest wait their turn behind it.
-  await waitUntil(() => gate.waiting === 65, "65 publishes in flight");
-  await Bun.sleep(20);
+  await waitFor(() => gate.waiting === 65, "65 publishes in flight");
+  // Every frame has reached the session now, and still no more than 65 went to the broker.
+  await waitFor(() => framesIn.get() === framesBefore + 100, "the server to receive all 100 publishes");
   expect(gate.waiting).toBe(65);
   const isAck = (frame: Frame) => frame.channel === "system" && frame.payload.type === "published";
   const acks: Frame[] = [];

@@ -13,6 +13,7 @@
 
 import type { Server } from "bun";
 import { textResponse } from "./fake-openai-scripts.ts";
+import { waitFor } from "./wait.ts";
 
 export * from "./fake-openai-scripts.ts";
 
@@ -94,15 +95,6 @@ export interface FakeOpenAI {
   close(): Promise<void>;
 }
 
-/** Resolves once `condition` holds, polling; rejects naming `what` after `timeoutMs`. */
-export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
-
 export async function startFakeOpenAI(options: { defaultScript?: Script } = {}): Promise<FakeOpenAI> {
   const queue: Script[] = [];
   const requests: RecordedRequest[] = [];
@@ -147,7 +139,7 @@ export async function startFakeOpenAI(options: { defaultScript?: Script } = {}):
     setDefault: (script) => void (defaultScript = script),
     pendingScripts: () => queue.length,
     async waitForRequests(count, timeoutMs) {
-      await waitUntil(() => requests.length >= count, `${count} request(s) at the fake OpenAI server`, timeoutMs);
+      await waitFor(() => requests.length >= count, `${count} request(s) at the fake OpenAI server`, { timeoutMs });
       return requests;
     },
     async close() {

@@ -1,8 +1,8 @@
 // SDK clients for tests against a real server: connected, quick to reconnect, all closed at the end.
 
 import { AgentwireClient, type AgentwireClientOptions } from "../../src/client/index.ts";
-import { waitUntil } from "./fake-openai.ts";
 import type { TestServer } from "./server.ts";
+import { waitFor } from "./wait.ts";
 
 export class SdkClients {
   private readonly clients: AgentwireClient[] = [];
@@ -18,7 +18,7 @@ export class SdkClients {
     });
     this.clients.push(client);
     client.connect();
-    await waitUntil(() => client.state === "connected", "the client to connect");
+    await waitFor(() => client.state === "connected", "the client to connect");
     return client;
   }
 

@@ -2,6 +2,7 @@
 // after, and a throwaway redis-server for outages. TEST_REDIS_URL / TEST_DATABASE_URL name them.
 
 import { RedisClient, SQL, type Subprocess } from "bun";
+import { waitFor } from "./wait.ts";
 
 export const testRedisUrl = process.env.TEST_REDIS_URL;
 export const testDatabaseUrl = process.env.TEST_DATABASE_URL;
@@ -57,15 +58,6 @@ export async function createTestDatabase(adminUrl = testDatabaseUrl!): Promise<T
   };
 }
 
-/** Polls an async condition until it holds. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
-
 export function freePort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const chosen = listener.port;
@@ -84,7 +76,7 @@ export class OwnRedis {
       stdout: "ignore",
       stderr: "ignore",
     });
-    await eventually(
+    await waitFor(
       async () => {
         const client = new RedisClient(this.url, { autoReconnect: false, connectionTimeout: 500 });
         try {
@@ -96,8 +88,8 @@ export class OwnRedis {
           client.close();
         }
       },
-      5000,
       "redis-server to start",
+      { intervalMs: 25 },
     );
   }
 

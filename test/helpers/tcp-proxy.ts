@@ -8,6 +8,8 @@ export interface TcpProxy {
   cut(): void;
   /** While refusing, new connections are closed at once. */
   refuse(refusing: boolean): void;
+  /** Connections closed at once because the proxy was refusing: attempts made while the link was down. */
+  readonly refused: number;
   close(): void;
 }
 
@@ -43,12 +45,16 @@ interface Link {
 export function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): TcpProxy {
   const open = new Set<Socket<Link>>();
   let refusing = false;
+  let refused = 0;
   const listener: TCPSocketListener<Link> = Bun.listen<Link>({
     hostname: "127.0.0.1",
     port: 0,
     socket: {
       open(client) {
-        if (refusing) return void client.terminate();
+        if (refusing) {
+          refused++;
+          return void client.terminate();
+        }
         const link: Link = { toClient: new Pipe(), toUpstream: new Pipe() };
         link.toClient.socket = client;
         client.data = link;
@@ -91,6 +97,9 @@ export function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): Tcp
     },
     refuse(value) {
       refusing = value;
+    },
+    get refused() {
+      return refused;
     },
     close() {
       this.cut();

@@ -13,9 +13,10 @@ export interface WaitOptions {
  */
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, options: WaitOptions = {}): Promise<void> {
   const { timeoutMs = 10_000, intervalMs = 10 } = options;
-  const deadline = Date.now() + timeoutMs;
+  // The monotonic clock: a test that sets the system time (setSystemTime) must not end or stretch the wait.
+  const deadline = performance.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(intervalMs);
   }
 }

@@ -2,9 +2,10 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
-import { textResponse, waitUntil } from "../helpers/fake-openai.ts";
+import { textResponse } from "../helpers/fake-openai.ts";
 import { collectRun, send, startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
 import { startTestServer } from "../helpers/server.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs, type Frame } from "../helpers/ws-client.ts";
 
 let harness: AgentHarness;
@@ -45,7 +46,7 @@ describe("threads", () => {
     expect(started.status).toBe(202);
     expect(started.body).toMatchObject({ status: "accepted", thread_id: thread.id, channel: `thread:${thread.id}` });
     await collectRun(watcher, started.body.message_id);
-    await waitUntil(() => harness.server.app.agent.activeRuns === 0, "the run to be stored");
+    await waitFor(() => harness.server.app.agent.activeRuns === 0, "the run to be stored");
     const read = await api("GET", `/threads/${thread.id}/messages`, "tina");
     expect(read.status).toBe(200);
     expect(read.body.messages).toEqual([
@@ -101,11 +102,11 @@ describe("the seq/epoch snapshot", () => {
     const ack = await send(client, "count");
     client.close();
     // Load the snapshot once some text was checkpointed, as a page reload would.
-    let snapshot: { messages: { id: string; content: string; status: string }[]; seq: number; epoch: string };
-    do {
-      await Bun.sleep(20);
+    let snapshot!: { messages: { id: string; content: string; status: string }[]; seq: number; epoch: string };
+    await waitFor(async () => {
       snapshot = (await api("GET", `/threads/${ack.thread_id}/messages`, "tina")).body;
-    } while (snapshot.messages.find((message) => message.id === ack.message_id)!.content.length === 0);
+      return snapshot.messages.find((message) => message.id === ack.message_id)!.content.length > 0;
+    }, "some text to be checkpointed");
     const partial = snapshot.messages.find((message) => message.id === ack.message_id)!;
     expect(partial.status).toBe("streaming");
     const reader = await connectAs(harness.server.wsUrl, await harness.server.token({ sub: "tina" }));

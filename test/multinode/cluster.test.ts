@@ -8,7 +8,8 @@ import { ROOT, spawnServer } from "../helpers/process.ts";
 import { collectRun, deltas, send, shape } from "../helpers/runs.ts";
 import { startCluster, type Cluster } from "../helpers/cluster.ts";
 import { TEST_SECRET } from "../helpers/server.ts";
-import { eventually, explainSkip } from "../helpers/services.ts";
+import { explainSkip } from "../helpers/services.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs, type Frame, type TestClient } from "../helpers/ws-client.ts";
 
 const skip = explainSkip("the multi-node tests", ["redis", "postgres"]);
@@ -60,10 +61,14 @@ describe.skipIf(skip)("several nodes on one Redis and one PostgreSQL", () => {
     first.close();
     await first.closed;
     // Publications keep coming while the client moves to node B.
+    let published = 1;
     const publishing = (async () => {
-      for (let n = 2; n <= 30; n++) await publisher.publish("user:ann:resume", { n });
+      for (let n = 2; n <= 30; n++) {
+        await publisher.publish("user:ann:resume", { n });
+        published = n;
+      }
     })();
-    await Bun.sleep(5);
+    await waitFor(() => published >= 2, "a publication while the client is away");
     const moved = await connect(1, "ann");
     const resumed = await moved.subscribe("user:ann:resume", { since: 1, epoch: ack.payload.epoch });
     expect(resumed.payload).toMatchObject({ recovered: true, epoch: ack.payload.epoch });
@@ -87,7 +92,7 @@ describe.skipIf(skip)("several nodes on one Redis and one PostgreSQL", () => {
       expect((await onB.request("chat", { action: "stop", message_id: ack.message_id })).payload).toMatchObject({ status: "stopping" });
       const events = await collectRun(onA, ack.message_id);
       expect(events.at(-1)!.payload).toMatchObject({ status: "cancelled", final_message: true });
-      await eventually(async () => cluster.fake.requests.at(-1)!.aborted, 3000, "the model request to be aborted");
+      await waitFor(() => cluster.fake.requests.at(-1)!.aborted, "the model request to be aborted");
       const stranger = await connect(1, "eve");
       expect((await stranger.request("chat", { action: "stop", message_id: ack.message_id })).payload.code).toBe("not_found");
       for (const client of [onA, onB, stranger]) client.close();
@@ -149,15 +154,11 @@ describe.skipIf(skip)("several nodes on one Redis and one PostgreSQL", () => {
       const events = await collectRun(watcher, ack.message_id);
       expect(deltas(events, "response")).toBe("seen from afar");
       const token = await cluster.nodes[1]!.token({ sub: "eva" });
-      await eventually(
-        async () => {
-          const response = await fetch(`${cluster.nodes[1]!.httpUrl}/threads/${ack.thread_id}/messages`, { headers: { authorization: `Bearer ${token}` } });
-          const { messages } = await response.json();
-          return messages.at(-1)?.status === "completed";
-        },
-        3000,
-        "the answer stored",
-      );
+      await waitFor(async () => {
+        const response = await fetch(`${cluster.nodes[1]!.httpUrl}/threads/${ack.thread_id}/messages`, { headers: { authorization: `Bearer ${token}` } });
+        const { messages } = await response.json();
+        return messages.at(-1)?.status === "completed";
+      }, "the answer stored");
       onA.close();
       watcher.close();
     });
@@ -185,12 +186,13 @@ describe.skipIf(skip)("a node killed mid-run", () => {
       await watcher.subscribe(ack.channel);
       await watcher.next((frame: Frame) => frame.payload.message_id === ack.message_id && frame.payload.type === "response");
       // Let a checkpoint land, then kill the node without any chance to clean up.
-      await Bun.sleep(200);
+      const storage = cluster.nodes[0]!.app.storage;
+      await waitFor(async () => ((await storage.getMessage(ack.message_id))?.content ?? "").length > 0, "a checkpoint of the partial answer");
       doomed.process.kill("SIGKILL");
       await doomed.exited;
       const final = await watcher.next((frame) => frame.payload.message_id === ack.message_id && frame.payload.final_message === true, 10_000);
       expect(final.payload).toMatchObject({ type: "error", status: "error", error_details: { kind: "node_lost" } });
-      const stored = await cluster.nodes[0]!.app.storage.getMessage(ack.message_id);
+      const stored = await storage.getMessage(ack.message_id);
       expect(stored!.status).toBe("interrupted");
       expect(stored!.content).toStartWith("partial ");
       // The thread is free again.

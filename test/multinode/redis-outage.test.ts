@@ -3,7 +3,8 @@
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { startCluster, type Cluster } from "../helpers/cluster.ts";
-import { OwnRedis, eventually, explainSkip } from "../helpers/services.ts";
+import { OwnRedis, explainSkip } from "../helpers/services.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs } from "../helpers/ws-client.ts";
 
 const skip = explainSkip("the Redis outage test", ["redis", "postgres"]);
@@ -43,7 +44,7 @@ test.skipIf(skip)("Redis killed and started again while publishers keep going", 
   await reader.next((frame) => frame.channel === "user:olga:feed");
 
   await redis.kill();
-  await eventually(async () => failures > 0, 5000, "publishes to fail with unavailable");
+  await waitFor(() => failures > 0, "publishes to fail with unavailable");
   const subscribeWhileDown = await reader.subscribe("user:olga:other");
   expect(subscribeWhileDown.payload.code).toBe("unavailable");
   expect((await fetch(`${a.httpUrl}/readyz`)).status).toBe(503);
@@ -55,8 +56,8 @@ test.skipIf(skip)("Redis killed and started again while publishers keep going", 
   expect(writer.closeInfo).toBeUndefined();
 
   await redis.start();
-  await eventually(async () => (await fetch(`${a.httpUrl}/readyz`)).status === 200, 10_000, "node A ready again");
-  await eventually(async () => (await fetch(`${b.httpUrl}/readyz`)).status === 200, 10_000, "node B ready again");
+  await waitFor(async () => (await fetch(`${a.httpUrl}/readyz`)).status === 200, "node A ready again");
+  await waitFor(async () => (await fetch(`${b.httpUrl}/readyz`)).status === 200, "node B ready again");
   const failuresWhenBack = failures;
   reader.drain();
   // The subscription made before the outage delivers again: node A re-subscribed by itself.

@@ -2,9 +2,9 @@
 // publications that follow it join without a gap and without a seq delivered twice (PROTOCOL.md section 4).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { waitFor } from "../broker/broker.contract.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { deleteRedisKeys, explainSkip, randomPrefix, testRedisUrl } from "../helpers/services.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { connectAs, type TestClient } from "../helpers/ws-client.ts";
 
 const skip = explainSkip("the subscribe-under-load test", ["redis"]);
@@ -46,7 +46,7 @@ describe.skipIf(skip)("subscribing while another node publishes", () => {
     const first = (resume?.since ?? acked) + 1;
     // Polled rather than taken with next(), so every publication stays in the queue, in arrival order.
     const live = () => client.pending((frame) => frame.channel === CHANNEL && frame.seq! >= acked + LIVE_PER_ROUND).length > 0;
-    await waitFor(live, 5000, "live publications");
+    await waitFor(live, "live publications");
     // Publications sent before the unsubscribe's answer are all queued once it is here.
     await client.request("subscription", { action: "unsubscribe", channel: CHANNEL });
     const seen = client.drain((frame) => frame.channel === CHANNEL).map((frame) => frame.seq!);
