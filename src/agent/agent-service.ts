@@ -7,7 +7,7 @@ import type { ChatHandler, Gateway } from "../gateway/gateway.ts";
 import type { Session } from "../gateway/session.ts";
 import type { Logger } from "../observability/log.ts";
 import { ErrorCode, ProtocolError, threadChannel, type ChatPayload, type RunAccepted, type RunEventPayload } from "../protocol/index.ts";
-import { ActiveRunConflictError, type Message, type Storage } from "../storage/storage.ts";
+import { ActiveRunConflictError, RunLimitError, type Message, type Storage } from "../storage/storage.ts";
 import { Approvals } from "./approvals.ts";
 import { modelMessages, titleFrom } from "./history.ts";
 import type { ModelClient } from "./model/model-client.ts";
@@ -70,7 +70,6 @@ type ControlAction =
 export class AgentService implements ChatHandler {
   private readonly runsByThread = new Map<string, ActiveRun>();
   private readonly runsByMessage = new Map<string, ActiveRun>();
-  private readonly runsPerUser = new Map<string, number>();
   private readonly approvalRequired: Set<string>;
   readonly leases: RunLeases;
 
@@ -108,14 +107,16 @@ export class AgentService implements ChatHandler {
     }
   }
 
-  /** Stores the user's message, creates the assistant message, and starts the run on the next tick. */
+  /**
+   * Stores the user's message and the run's assistant message, within the user's run limit counted
+   * on every node, and starts the run on the next tick.
+   */
   async startRun(request: StartRunRequest): Promise<RunAccepted> {
     const { userId, session } = request;
-    let thread = request.threadId === undefined ? undefined : await this.deps.storage.getThread(request.threadId);
-    if (request.threadId !== undefined) {
-      if (!thread) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
-      if (thread.ownerId !== userId) throw new ProtocolError(ErrorCode.forbidden, "this thread belongs to another user");
-    }
+    const thread = request.threadId === undefined ? undefined : await this.deps.storage.getThread(request.threadId);
+    // Another user's thread answers as one that does not exist, so thread ids cannot be probed
+    // (docs/protocol.md, chat).
+    if (request.threadId !== undefined && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
     const threadId = thread?.id ?? crypto.randomUUID();
     const channel = threadChannel(threadId);
     if (session && !session.isSubscribed(channel) && session.subscriptionCount >= this.deps.config.maxSubscriptions) {
@@ -123,10 +124,6 @@ export class AgentService implements ChatHandler {
     }
     // Checked and reserved in one synchronous step, so two sends cannot both pass.
     if (this.runsByThread.has(threadId)) throw new ProtocolError(ErrorCode.conflict, "a run is already active on this thread");
-    const running = this.runsPerUser.get(userId) ?? 0;
-    if (running >= this.deps.config.maxRunsPerUser) {
-      throw new ProtocolError(ErrorCode.rateLimited, `at most ${this.deps.config.maxRunsPerUser} concurrent runs per user`);
-    }
     let finished!: () => void;
     const run: ActiveRun = {
       threadId,
@@ -138,43 +135,42 @@ export class AgentService implements ChatHandler {
     };
     this.runsByThread.set(threadId, run);
     this.runsByMessage.set(run.messageId, run);
-    this.runsPerUser.set(userId, running + 1);
 
-    const { storage } = this.deps;
-    let userMessageId: string;
-    let history;
+    const { storage, config } = this.deps;
+    const userMessageId = crypto.randomUUID();
+    let history: Message[];
     try {
-      if (!thread) thread = await storage.createThread({ id: threadId, ownerId: userId, title: titleFrom(request.content) });
-      else if (!thread.title) await storage.updateThread(threadId, { title: titleFrom(request.content) });
-      userMessageId = crypto.randomUUID();
-      await storage.insertMessage({ id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" });
-      history = await storage.listMessages(threadId);
-      try {
-        await storage.insertMessage({
-          id: run.messageId,
-          threadId,
-          ownerId: userId,
-          role: "assistant",
-          content: "",
-          status: "streaming",
-          nodeId: this.deps.controlBus.nodeId,
-          leaseExpiresAt: this.leases.expiry(),
-        });
-      } catch (error) {
-        // Another node runs this thread: the database holds the one-active-run rule for all of them.
-        if (error instanceof ActiveRunConflictError) throw new ProtocolError(ErrorCode.conflict, "a run is already active on this thread", undefined, { cause: error });
-        throw error;
-      }
+      // The database holds the one-active-run rule and the run limit for every node; a refused send stores nothing.
+      await storage.insertRun(
+        {
+          thread: thread ? undefined : { id: threadId, ownerId: userId, title: titleFrom(request.content) },
+          userMessage: { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
+          runMessage: {
+            id: run.messageId,
+            threadId,
+            ownerId: userId,
+            role: "assistant",
+            content: "",
+            status: "streaming",
+            nodeId: this.deps.controlBus.nodeId,
+            leaseExpiresAt: this.leases.expiry(),
+          },
+        },
+        { maxActiveRunsPerUser: config.maxRunsPerUser, now: new Date() },
+      );
+      if (thread && !thread.title) await storage.updateThread(threadId, { title: titleFrom(request.content) });
+      history = (await storage.listMessages(threadId)).filter((message) => message.id !== run.messageId);
       // A connection already on the thread stays on it as it is: subscribing again would start it over
       // from the current seq and could skip an event still on its way to it.
       if (session && !session.isSubscribed(channel)) await this.deps.gateway.subscribe(session, channel, {});
     } catch (error) {
+      // Also when insertRun failed: its commit may have gone through unseen, and the run must not stay unfinished.
       await storage.updateMessage(run.messageId, { status: "error", error: { message: "the run could not start" } }).catch(() => {});
       this.release(run);
       finished();
-      throw error;
+      throw this.refusal(error);
     }
-    const messages = modelMessages(this.deps.config.systemPrompt, history, this.deps.config.historyBudgetChars);
+    const messages = modelMessages(config.systemPrompt, history, config.historyBudgetChars);
     setTimeout(() => this.execute(run, messages, request.useReasoning ?? true).finally(finished), 0);
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
   }
@@ -267,6 +263,15 @@ export class AgentService implements ChatHandler {
     await this.deps.gateway.publish(threadChannel(message.threadId), JSON.stringify(payload));
   }
 
+  /** The answer to a send that insertRun refused; other errors pass through. */
+  private refusal(error: unknown): unknown {
+    if (error instanceof ActiveRunConflictError) return new ProtocolError(ErrorCode.conflict, "a run is already active on this thread", undefined, { cause: error });
+    if (error instanceof RunLimitError) {
+      return new ProtocolError(ErrorCode.rateLimited, `at most ${error.limit} concurrent runs per user`, undefined, { cause: error });
+    }
+    return error;
+  }
+
   private ownedRun(userId: string, messageId: string): ActiveRun {
     const run = this.runsByMessage.get(messageId);
     if (!run) throw new ProtocolError(ErrorCode.notFound, `no active run for message ${messageId}`);
@@ -279,9 +284,6 @@ export class AgentService implements ChatHandler {
     if (this.runsByMessage.get(run.messageId) !== run) return;
     this.runsByThread.delete(run.threadId);
     this.runsByMessage.delete(run.messageId);
-    const running = (this.runsPerUser.get(run.ownerId) ?? 1) - 1;
-    if (running > 0) this.runsPerUser.set(run.ownerId, running);
-    else this.runsPerUser.delete(run.ownerId);
   }
 
   private async execute(run: ActiveRun, messages: ReturnType<typeof modelMessages>, useReasoning: boolean): Promise<void> {

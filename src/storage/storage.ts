@@ -38,12 +38,34 @@ export interface Message {
 export type NewMessage = Pick<Message, "id" | "threadId" | "ownerId" | "role" | "content" | "status"> &
   Partial<Pick<Message, "reasoning" | "toolCalls" | "sources" | "usage" | "error" | "nodeId" | "leaseExpiresAt" | "createdAt">>;
 
-/** Thrown by insertMessage when the thread already has an unfinished assistant message (an active run). */
+/** Thrown by insertMessage and insertRun when the thread already has an unfinished assistant message (an active run). */
 export class ActiveRunConflictError extends Error {
   override readonly name = "ActiveRunConflictError";
   constructor(readonly threadId: string, options?: { cause?: unknown }) {
     super(`thread ${threadId} already has an active run`, options);
   }
+}
+
+/** Thrown by insertRun when the owner already has as many active runs as the limit allows. */
+export class RunLimitError extends Error {
+  override readonly name = "RunLimitError";
+  constructor(readonly ownerId: string, readonly limit: number, options?: { cause?: unknown }) {
+    super(`${ownerId} already has ${limit} active runs`, options);
+  }
+}
+
+/** What starting a run stores: its thread when new, the user's message, and the run's unfinished assistant message. */
+export interface NewRun {
+  thread?: Pick<Thread, "id" | "ownerId" | "title">;
+  userMessage: NewMessage;
+  runMessage: NewMessage;
+}
+
+export interface RunLimits {
+  /** The most active runs one owner may have, on all nodes together. */
+  maxActiveRunsPerUser: number;
+  /** The time a lease is compared with: one that ended before it no longer counts. */
+  now: Date;
 }
 
 export type MessagePatch = Partial<Pick<Message, "content" | "status" | "reasoning" | "toolCalls" | "sources" | "usage" | "error">>;
@@ -77,6 +99,13 @@ export interface Storage {
   updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void>;
   deleteThread(threadId: string): Promise<boolean>;
   insertMessage(message: NewMessage): Promise<Message>;
+  /**
+   * Stores a run's start in one transaction, atomic across nodes, checked against the owner's active
+   * runs: unfinished assistant messages whose lease has not expired (a run without a lease counts
+   * too, as the reaper never ends it). Throws ActiveRunConflictError when the thread has an
+   * unfinished message, else RunLimitError when the owner is at the limit; then nothing is stored.
+   */
+  insertRun(run: NewRun, limits: RunLimits): Promise<void>;
   updateMessage(messageId: string, patch: MessagePatch): Promise<void>;
   getMessage(messageId: string): Promise<Message | undefined>;
   /** A thread's messages, oldest first. */

@@ -170,11 +170,11 @@ describe("one run per thread, limits", () => {
     for (const ack of [first, second]) await stopOnceStreaming(alice, ack.message_id);
   });
 
-  test("sending to another user's thread is forbidden, to an unknown one not_found", async () => {
+  test("sending to another user's thread or to an unknown one is not_found", async () => {
     harness.fake.enqueue(textResponse("hi"));
     const ack = await send(alice, "private");
     await collectRun(alice, ack.message_id);
-    expect((await mallory.request("chat", { action: "send", thread_id: ack.thread_id, content: "x" })).payload.code).toBe("forbidden");
+    expect((await mallory.request("chat", { action: "send", thread_id: ack.thread_id, content: "x" })).payload.code).toBe("not_found");
     expect((await mallory.subscribe(ack.channel)).payload.code).toBe("forbidden");
     expect((await alice.request("chat", { action: "send", thread_id: "missing", content: "x" })).payload.code).toBe("not_found");
   });

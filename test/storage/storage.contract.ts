@@ -1,7 +1,7 @@
 // The behaviour every Storage implementation shares, declared once and run against each dialect.
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { ActiveRunConflictError, type Storage } from "../../src/storage/storage.ts";
+import { ActiveRunConflictError, RunLimitError, type NewMessage, type NewRun, type Storage } from "../../src/storage/storage.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -192,8 +192,86 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
       });
     });
 
-    test("ping answers while the storage is open", async () => {
-      await storage.ping();
+    test("ping answers while the storage is open, and fails once it is closed", async () => {
+      await expect(storage.ping()).resolves.toBeUndefined();
+      await storage.close();
+      await expect(storage.ping()).rejects.toThrow();
+    });
+
+    describe("runs per user", () => {
+      const inAMinute = () => new Date(Date.now() + 60_000);
+      /** A run's start on `threadId`: the user's message and the run's unfinished assistant message. */
+      const newRun = (id: string, threadId: string, ownerId = "alice", thread?: NewRun["thread"]): NewRun => ({
+        thread,
+        userMessage: { id: `${id}-question`, threadId, ownerId, role: "user", content: `question ${id}`, status: "completed" },
+        runMessage: { id, threadId, ownerId, role: "assistant", content: "", status: "streaming", nodeId: "node-1", leaseExpiresAt: inAMinute() },
+      });
+      const limits = (maxActiveRunsPerUser: number, now = new Date()) => ({ maxActiveRunsPerUser, now });
+      const assistant = (id: string, threadId: string, fields: Partial<NewMessage>): NewMessage => ({ id, threadId, ownerId: "alice", role: "assistant", content: "", status: "streaming", ...fields });
+
+      test("insertRun stores a new thread, then the user's message, then the run", async () => {
+        await storage.insertRun(newRun("r1", "t1", "alice", { id: "t1", ownerId: "alice", title: "first question" }), limits(2));
+        expect(await storage.getThread("t1")).toMatchObject({ id: "t1", ownerId: "alice", title: "first question", eventSeq: null });
+        const messages = await storage.listMessages("t1");
+        expect(messages.map((message) => [message.id, message.role, message.status])).toEqual([
+          ["r1-question", "user", "completed"],
+          ["r1", "assistant", "streaming"],
+        ]);
+        expect(messages[1]).toMatchObject({ nodeId: "node-1", leaseExpiresAt: expect.any(Date) });
+        const existing = await storage.createThread({ ownerId: "alice" });
+        await storage.insertRun(newRun("r2", existing.id), limits(2));
+        expect((await storage.listMessages(existing.id)).map((message) => message.id)).toEqual(["r2-question", "r2"]);
+      });
+
+      test("past the owner's limit is a RunLimitError and stores nothing; other owners are not counted", async () => {
+        for (const id of ["a", "b"]) await storage.insertRun(newRun(id, id, "alice", { id, ownerId: "alice", title: "" }), limits(2));
+        const refused = storage.insertRun(newRun("c", "c", "alice", { id: "c", ownerId: "alice", title: "" }), limits(2));
+        await expect(refused).rejects.toBeInstanceOf(RunLimitError);
+        await expect(refused).rejects.toMatchObject({ ownerId: "alice", limit: 2 });
+        expect(await storage.getThread("c")).toBeUndefined();
+        expect(await storage.getMessage("c-question")).toBeUndefined();
+        await storage.insertRun(newRun("bob-1", "bob-1", "bob", { id: "bob-1", ownerId: "bob", title: "" }), limits(2));
+        await storage.updateMessage("a", { status: "completed" });
+        await storage.insertRun(newRun("c", "c", "alice", { id: "c", ownerId: "alice", title: "" }), limits(2));
+      });
+
+      test("finished runs and runs whose lease expired do not count; one without a lease does", async () => {
+        const now = new Date();
+        const threads = await Promise.all(Array.from({ length: 6 }, () => storage.createThread({ ownerId: "alice" })));
+        const [expired, endsLater, finished, cancelled, interrupted, unleased] = threads.map((thread) => thread.id) as [string, string, string, string, string, string];
+        await storage.insertMessage(assistant("expired", expired, { nodeId: "gone", leaseExpiresAt: new Date(now.getTime() - 1) }));
+        await storage.insertMessage(assistant("ends-later", endsLater, { status: "awaiting_approval", nodeId: "node-2", leaseExpiresAt: new Date(now.getTime() + 1000) }));
+        await storage.insertMessage(assistant("finished", finished, { status: "completed", leaseExpiresAt: inAMinute() }));
+        await storage.insertMessage(assistant("cancelled", cancelled, { status: "cancelled", leaseExpiresAt: inAMinute() }));
+        await storage.insertMessage(assistant("interrupted", interrupted, { status: "interrupted", leaseExpiresAt: inAMinute() }));
+        // Only ends-later counts: a limit of 2 leaves room for one more.
+        const fresh = await storage.createThread({ ownerId: "alice" });
+        await storage.insertRun(newRun("one-more", fresh.id), limits(2, now));
+        const full = await storage.createThread({ ownerId: "alice" });
+        await expect(storage.insertRun(newRun("refused", full.id), limits(2, now))).rejects.toBeInstanceOf(RunLimitError);
+        // Once ends-later's lease is past too, it stops counting, reaped or not.
+        await storage.insertRun(newRun("after-expiry", full.id), limits(2, new Date(now.getTime() + 2000)));
+        // A run with no lease is never reaped, so it counts for as long as it is unfinished.
+        await storage.insertMessage(assistant("unleased", unleased, {}));
+        const last = await storage.createThread({ ownerId: "alice" });
+        await expect(storage.insertRun(newRun("refused-again", last.id), limits(3, new Date(now.getTime() + 2000)))).rejects.toBeInstanceOf(RunLimitError);
+      });
+
+      test("a thread with an unfinished message is an ActiveRunConflictError, even at the limit, and stores nothing", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertRun(newRun("first", thread.id), limits(1));
+        for (const limit of [1, 5]) {
+          await expect(storage.insertRun(newRun(`second-${limit}`, thread.id), limits(limit))).rejects.toBeInstanceOf(ActiveRunConflictError);
+        }
+        expect((await storage.listMessages(thread.id)).map((message) => message.id)).toEqual(["first-question", "first"]);
+      });
+
+      test("runs started at once never pass the limit together", async () => {
+        const threads = await Promise.all(Array.from({ length: 8 }, () => storage.createThread({ ownerId: "alice" })));
+        const results = await Promise.allSettled(threads.map((thread) => storage.insertRun(newRun(`race-${thread.id}`, thread.id), limits(3))));
+        expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(3);
+        for (const result of results) if (result.status === "rejected") expect(result.reason).toBeInstanceOf(RunLimitError);
+      });
     });
   });
 }

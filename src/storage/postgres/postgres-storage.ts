@@ -1,10 +1,10 @@
 // The shared engine: PostgreSQL through Bun's SQL client and drizzle, migrated at open from migrations embedded in the build.
 
 import { SQL } from "bun";
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { drizzle, type BunSQLDatabase } from "drizzle-orm/bun-sql";
 import { migrationMetas } from "../migrations.ts";
-import { ActiveRunConflictError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type SearchHit, type Storage, type Thread } from "../storage.ts";
+import { ActiveRunConflictError, RunLimitError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type NewRun, type RunLimits, type SearchHit, type Storage, type Thread } from "../storage.ts";
 import { embeddedMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
@@ -127,6 +127,39 @@ export class PostgresStorage implements Storage {
       return row!;
     } catch (error) {
       if (violatedConstraint(error) === "messages_one_active_run_idx") throw new ActiveRunConflictError(message.threadId, { cause: error });
+      throw error;
+    }
+  }
+
+  async insertRun({ thread, userMessage, runMessage }: NewRun, { maxActiveRunsPerUser, now }: RunLimits): Promise<void> {
+    const { ownerId, threadId } = runMessage;
+    const lease = schema.messages.leaseExpiresAt;
+    try {
+      await this.db.transaction(async (tx) => {
+        // Sends of one owner on any node queue here until the one before commits, so each counts the
+        // runs the others stored; read committed gives the count below a snapshot taken after the lock.
+        await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('agentwire runs per user'), hashtext(${ownerId}))`);
+        const [counts] = await tx
+          .select({
+            active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, now))})`.mapWith(Number),
+            busy: sql<boolean>`coalesce(bool_or(${eq(schema.messages.threadId, threadId)}), false)`,
+          })
+          .from(schema.messages)
+          .where(and(eq(schema.messages.ownerId, ownerId), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, unfinished)));
+        if (counts!.busy) throw new ActiveRunConflictError(threadId);
+        if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
+        if (thread) {
+          const createdAt = new Date();
+          await tx.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt });
+        }
+        // Each statement its own start time, as insertMessage: the user's message lists first.
+        for (const message of [userMessage, runMessage]) {
+          const createdAt = message.createdAt ?? sql`statement_timestamp()`;
+          await tx.insert(schema.messages).values({ ...message, createdAt, updatedAt: createdAt });
+        }
+      });
+    } catch (error) {
+      if (violatedConstraint(error) === "messages_one_active_run_idx") throw new ActiveRunConflictError(threadId, { cause: error });
       throw error;
     }
   }

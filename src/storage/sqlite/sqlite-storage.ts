@@ -3,10 +3,10 @@
 import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { and, asc, desc, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrationMetas } from "../migrations.ts";
-import { ActiveRunConflictError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type SearchHit, type Storage, type Thread } from "../storage.ts";
+import { ActiveRunConflictError, RunLimitError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type NewRun, type RunLimits, type SearchHit, type Storage, type Thread } from "../storage.ts";
 import { embeddedMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
@@ -104,6 +104,33 @@ export class SqliteStorage implements Storage {
       throw error;
     }
     return row;
+  }
+
+  async insertRun({ thread, userMessage, runMessage }: NewRun, { maxActiveRunsPerUser, now }: RunLimits): Promise<void> {
+    const { ownerId, threadId } = runMessage;
+    const lease = schema.messages.leaseExpiresAt;
+    const createdAt = new Date();
+    // Immediate: the write lock is taken before the count, so no other connection writes in between.
+    this.db.transaction(
+      (tx) => {
+        const counts = tx
+          .select({
+            active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, now))})`.mapWith(Number),
+            busy: sql<boolean>`coalesce(max(${eq(schema.messages.threadId, threadId)}), 0)`.mapWith(Boolean),
+          })
+          .from(schema.messages)
+          .where(and(eq(schema.messages.ownerId, ownerId), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
+          .get();
+        if (counts!.busy) throw new ActiveRunConflictError(threadId);
+        if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
+        if (thread) tx.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt }).run();
+        // The same time for both: rowid keeps the user's message first.
+        for (const message of [userMessage, runMessage]) {
+          tx.insert(schema.messages).values({ ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt }).run();
+        }
+      },
+      { behavior: "immediate" },
+    );
   }
 
   async updateMessage(messageId: string, patch: MessagePatch): Promise<void> {
