@@ -27,6 +27,7 @@ import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
 import { ErrorCode, ProtocolError } from "./protocol/index.ts";
 import { PostgresStorage } from "./storage/postgres/postgres-storage.ts";
+import { guardStorage } from "./storage/guarded-storage.ts";
 import { SqliteStorage } from "./storage/sqlite/sqlite-storage.ts";
 import type { Storage } from "./storage/storage.ts";
 
@@ -101,7 +102,8 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const nodeId = crypto.randomUUID();
   const { secret, generated } = loadSecret(config.jwtSecret, config.dataDir);
   const tokens = createTokenService(secret);
-  const storage = parts.storage ?? (await openStorage(config));
+  // Every use of storage goes through the guard: a database out of reach reaches clients as `unavailable`.
+  const storage = guardStorage(parts.storage ?? (await openStorage(config)));
   // The embedded database belongs to this process alone, so whatever is unfinished was cut off by
   // its previous run; a shared database is reaped by lease expiry instead (below).
   if (storage.dialect === "sqlite") {

@@ -15,10 +15,38 @@ export type LogSink = (line: string) => void;
 
 const stdoutSink: LogSink = (line) => process.stdout.write(line + "\n");
 
-function serializeError(error: unknown): unknown {
+// Where an error's message may quote a query's parameters, user text among them: drizzle's "Failed query:
+// ...\nparams: ..." and PostgreSQL's `invalid input syntax for type integer: "..."`, `value "..." is out of range`.
+const queryParameters: [RegExp, string][] = [
+  [/\b(params|parameters):[\s\S]*$/i, "$1: [redacted]"],
+  [/(:\s*)"[\s\S]*"/, '$1"[redacted]"'],
+  [/\bvalue "[\s\S]*?"(?= is out of range)/, 'value "[redacted]"'],
+];
+
+/** The message without anything that looks like a query parameter: logs never carry user text (docs/protocol.md, Errors). */
+export function redactQueryParameters(message: string): string {
+  let redacted = message;
+  for (const [pattern, replacement] of queryParameters) redacted = redacted.replace(pattern, replacement);
+  return redacted;
+}
+
+const TOKEN = /^[\w.-]{1,64}$/;
+const token = (value: unknown) => (typeof value === "string" && TOKEN.test(value)) || (typeof value === "number" && Number.isFinite(value));
+
+/** An error and its causes as JSON: redacted messages, the stack's frames (its first line repeats the message), driver codes. */
+function serializeError(error: unknown, depth = 0): unknown {
   if (!(error instanceof Error)) return error;
-  const cause = (error as { cause?: unknown }).cause;
-  return { name: error.name, message: error.message, stack: error.stack, ...(cause ? { cause: serializeError(cause) } : {}) };
+  const message = redactQueryParameters(error.message);
+  const frames = (error.stack ?? "").split("\n").filter((line) => /^\s+at /.test(line));
+  const { code, errno, cause } = error as { code?: unknown; errno?: unknown; cause?: unknown };
+  return {
+    name: error.name,
+    message,
+    stack: [`${error.name}: ${message}`, ...frames].join("\n"),
+    ...(token(code) ? { code } : {}),
+    ...(token(errno) ? { errno } : {}),
+    ...(cause !== undefined && depth < 8 ? { cause: serializeError(cause, depth + 1) } : {}),
+  };
 }
 
 export function createLogger(level: LogLevel, sink: LogSink = stdoutSink, base: Record<string, unknown> = {}): Logger {

@@ -35,12 +35,18 @@ export type UnsubscribePayload = Static<typeof UnsubscribePayload>;
 
 export const PingPayload = Type.Object({ type: Type.Literal("ping") });
 
-const MessageId = Type.String({ minLength: 1, maxLength: 128 });
+/**
+ * Text without NUL (U+0000), which PostgreSQL cannot store: refused alike on every dialect (docs/protocol.md,
+ * Errors). One character class, so checking it is linear in the text.
+ */
+export const WITHOUT_NUL = "^[^\\u0000]*$";
+
+const MessageId = Type.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL });
 
 export const ChatSendPayload = Type.Object({
   action: Type.Literal("send"),
-  thread_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
-  content: Type.String({ minLength: 1, maxLength: 100_000 }),
+  thread_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL })),
+  content: Type.String({ minLength: 1, maxLength: 100_000, pattern: WITHOUT_NUL }),
   use_reasoning: Type.Optional(Type.Boolean()),
 });
 export type ChatSendPayload = Static<typeof ChatSendPayload>;
@@ -59,7 +65,7 @@ export const ChatRejectPayload = Type.Object({
   action: Type.Literal("reject"),
   message_id: MessageId,
   call_id: Type.String({ minLength: 1, maxLength: 256 }),
-  reason: Type.Optional(Type.String({ maxLength: 2000 })),
+  reason: Type.Optional(Type.String({ maxLength: 2000, pattern: WITHOUT_NUL })),
 });
 export type ChatRejectPayload = Static<typeof ChatRejectPayload>;
 
