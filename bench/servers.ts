@@ -60,6 +60,12 @@ function command(kind: ServerKind, settings: Record<string, string>): { cmd: str
       // One publisher sends far above the per-connection default of 1,000 frames/s; everything else stays default.
       RATE_LIMIT_PER_S: "1000000000",
       RATE_LIMIT_BURST: "1000000000",
+      // Every bench client of a scenario is one user ("bench", "watcher"), with thousands of connections,
+      // far over the default of 100 per user; and --body-bytes up to 512 KiB takes a publisher far over
+      // the default 4 MiB/s of publish bytes (at the default 100 B bodies it stays well under).
+      MAX_CONNECTIONS_PER_USER: "1000000",
+      PUBLISH_BYTES_PER_S: "1000000000000",
+      PUBLISH_BURST_BYTES: "1000000000000",
       ...settings,
     },
   };

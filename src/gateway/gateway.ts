@@ -17,7 +17,7 @@ import {
   type ChatPayload,
 } from "../protocol/index.ts";
 import type { Session } from "./session.ts";
-import type { RatePolicy } from "./rate-limiter.ts";
+import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
 
 export type GatewayConfig = Pick<
@@ -25,6 +25,9 @@ export type GatewayConfig = Pick<
   | "rateLimitPerS"
   | "rateLimitBurst"
   | "rateLimitCloseAfterS"
+  | "maxConnectionsPerUser"
+  | "publishBytesPerS"
+  | "publishBurstBytes"
   | "maxSubscriptions"
   | "maxQueuedBytes"
   | "pingIntervalS"
@@ -76,9 +79,14 @@ interface ChannelEntry {
 
 const NO_PUBLICATIONS: readonly Publication[] = [];
 
+// Users with an HTTP publish bucket that is not full again. Buckets are dropped once refilled, so only
+// users publishing right now count; past this many, the oldest is dropped to keep memory bounded.
+const MAX_PUBLISH_BUCKETS = 10_000;
+
 export class Gateway {
   readonly config: GatewayConfig;
   readonly ratePolicy: RatePolicy;
+  readonly publishPolicy: BytePolicy;
   readonly tokens: TokenService;
   readonly threadOwner: ThreadOwnerLookup;
   readonly logger: Logger;
@@ -88,6 +96,11 @@ export class Gateway {
   private readonly fanout: Fanout;
   private readonly sessions = new Map<string, Session>();
   private readonly channels = new Map<string, ChannelEntry>();
+  // Authenticated connections per user id: a bare number rather than an object per user, memory being
+  // per connection; the entry goes with the user's last connection.
+  private readonly userConnections = new Map<string, number>();
+  // POST /publish bytes per user id (a socket's bucket is on its session).
+  private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
   private readonly tickTimer: Timer;
   private readonly tickMs: number;
@@ -99,6 +112,7 @@ export class Gateway {
       burst: deps.config.rateLimitBurst,
       closeAfterMs: deps.config.rateLimitCloseAfterS * 1000,
     };
+    this.publishPolicy = { perSecond: deps.config.publishBytesPerS, burst: deps.config.publishBurstBytes };
     this.broker = deps.broker;
     this.tokens = deps.tokens;
     this.threadOwner = deps.threadOwner;
@@ -130,6 +144,33 @@ export class Gateway {
 
   session(id: string): Session | undefined {
     return this.sessions.get(id);
+  }
+
+  /**
+   * Count a registered session that just authenticated as `userId`; false when that puts the user over
+   * MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused session
+   * is at once (it closes), so every registered session with a principal is counted exactly once.
+   */
+  admit(userId: string): boolean {
+    const count = (this.userConnections.get(userId) ?? 0) + 1;
+    this.userConnections.set(userId, count);
+    return count <= this.config.maxConnectionsPerUser;
+  }
+
+  /**
+   * Charge `bytes` of a POST /publish to the user's bucket; throws `rate_limited` when they go over
+   * PUBLISH_BYTES_PER_S. Per user rather than per request, since HTTP has no connection to hold a bucket.
+   */
+  takePublishBytes(userId: string, bytes: number, now = Date.now()): void {
+    let bucket = this.publishBuckets.get(userId);
+    if (!bucket) {
+      if (this.publishBuckets.size >= MAX_PUBLISH_BUCKETS) this.dropRefilledPublishBuckets(now);
+      // Still full: the oldest goes. That user gets a fresh burst, a smaller harm than unbounded memory.
+      if (this.publishBuckets.size >= MAX_PUBLISH_BUCKETS) this.publishBuckets.delete(this.publishBuckets.keys().next().value!);
+      bucket = { publishBytes: this.publishPolicy.burst, publishRefilledAt: now };
+      this.publishBuckets.set(userId, bucket);
+    }
+    if (!takeBytes(bucket, this.publishPolicy, bytes, now)) throw publishRateLimited();
   }
 
   publish(channel: string, payload: string, origin?: string): Promise<Publication> {
@@ -200,6 +241,12 @@ export class Gateway {
   /** Forget a closed session. */
   release(session: Session): void {
     if (!this.sessions.delete(session.id)) return;
+    const userId = session.principal?.sub;
+    if (userId !== undefined) {
+      const count = this.userConnections.get(userId)! - 1;
+      if (count > 0) this.userConnections.set(userId, count);
+      else this.userConnections.delete(userId);
+    }
     for (const channel of session.channels()) this.unsubscribe(session, channel);
     this.metrics.connections.set(this.sessions.size);
     this.logger.debug("connection closed", { connection_id: session.id, user_id: session.principal?.sub });
@@ -320,8 +367,16 @@ export class Gateway {
     if (waiting.length === 1) entry.pending = waiting[0];
   }
 
+  /** A bucket that is full again holds nothing a fresh one would not: dropped. */
+  private dropRefilledPublishBuckets(now: number): void {
+    for (const [userId, bucket] of this.publishBuckets) {
+      if (isRefilled(bucket, this.publishPolicy, now)) this.publishBuckets.delete(userId);
+    }
+  }
+
   /** Token expiry, server pings for quiet connections, idle closes and the slow-consumer sweep. */
   private tick(now: number): void {
+    if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
     const pingMs = this.config.pingIntervalS * 1000;
     const idleMs = this.config.idleTimeoutS * 1000;
     for (const session of this.sessions.values()) {
@@ -340,4 +395,9 @@ export class Gateway {
       this.checkSlowConsumer(session);
     }
   }
+}
+
+/** A publish over its byte budget (docs/protocol.md, "Limits and closes"): refused, the connection kept. */
+export function publishRateLimited(): ProtocolError {
+  return new ProtocolError(ErrorCode.rateLimited, "publishing more bytes per second than allowed; slow down");
 }

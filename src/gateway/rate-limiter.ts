@@ -1,5 +1,6 @@
-// Per-connection token bucket with the abuse rules of PROTOCOL.md section 8. The bucket's state
-// lives on the session itself (one object less per connection); the policy is shared.
+// Token buckets of docs/protocol.md "Limits and closes": frames per connection with the abuse rules,
+// and publish bytes. A connection's buckets live on the session itself (one object less per
+// connection); the policies are shared.
 
 export type RateDecision = "accept" | "drop" | "drop-and-warn" | "close";
 
@@ -41,4 +42,36 @@ export function takeToken(state: RateState, policy: RatePolicy, now: number): Ra
     return "drop-and-warn";
   }
   return "drop";
+}
+
+/** Publish bytes: `perSecond` refill, `burst` capacity (PUBLISH_BYTES_PER_S, PUBLISH_BURST_BYTES). */
+export interface BytePolicy {
+  perSecond: number;
+  burst: number;
+}
+
+export interface ByteBucket {
+  /** Bytes that may be published now. */
+  publishBytes: number;
+  publishRefilledAt: number;
+}
+
+/**
+ * Take `bytes` from the bucket at `now` (ms); false, taking nothing, when there are not enough. A refusal
+ * costs nothing, so a publisher that backs off is not held back further by what it was refused.
+ */
+export function takeBytes(bucket: ByteBucket, policy: BytePolicy, bytes: number, now: number): boolean {
+  const elapsed = now - bucket.publishRefilledAt;
+  if (elapsed > 0) {
+    bucket.publishBytes = Math.min(policy.burst, bucket.publishBytes + (elapsed * policy.perSecond) / 1000);
+    bucket.publishRefilledAt = now;
+  }
+  if (bucket.publishBytes < bytes) return false;
+  bucket.publishBytes -= bytes;
+  return true;
+}
+
+/** Whether the bucket would be full at `now`: then it holds nothing a fresh one would not. */
+export function isRefilled(bucket: ByteBucket, policy: BytePolicy, now: number): boolean {
+  return bucket.publishBytes + ((now - bucket.publishRefilledAt) * policy.perSecond) / 1000 >= policy.burst;
 }

@@ -3,6 +3,7 @@
 import { canPublish, canSubscribe, canSubscribeByClaims, type Principal } from "../auth/principal.ts";
 import {
   CloseCode,
+  CloseReason,
   ErrorCode,
   ProtocolError,
   connectedFrame,
@@ -16,8 +17,8 @@ import {
   type ClientCommand,
 } from "../protocol/index.ts";
 import type { Publication } from "../broker/broker.ts";
-import type { Gateway } from "./gateway.ts";
-import { takeToken, type RateState } from "./rate-limiter.ts";
+import { publishRateLimited, type Gateway } from "./gateway.ts";
+import { takeBytes, takeToken, type ByteBucket, type RateState } from "./rate-limiter.ts";
 import type { Transport } from "./transport.ts";
 
 type SubscribeCommand = Extract<ClientCommand, { kind: "subscribe" }>;
@@ -29,7 +30,7 @@ const MAX_BACKLOG = 1024;
 // one publication per Redis round trip; past this many in flight, frames wait their turn.
 const MAX_PIPELINED_PUBLISHES = 64;
 
-export class Session implements RateState {
+export class Session implements RateState, ByteBucket {
   principal: Principal | undefined;
   closed = false;
   /**
@@ -47,6 +48,9 @@ export class Session implements RateState {
   abuseSince = 0;
   lastDropAt = Number.NEGATIVE_INFINITY;
   lastWarnAt = Number.NEGATIVE_INFINITY;
+  // The publish byte bucket, on the session too: two numbers rather than an object per connection.
+  publishBytes: number;
+  publishRefilledAt = 0;
   private busy = false;
   private publishing = 0;
   private backlog: (string | Uint8Array)[] | undefined = undefined;
@@ -61,6 +65,7 @@ export class Session implements RateState {
   ) {
     this.principal = principal;
     this.tokens = gateway.ratePolicy.burst;
+    this.publishBytes = gateway.publishPolicy.burst;
   }
 
   /** Called once the socket is open: registers the session, then authenticates it or waits for an `auth` frame. */
@@ -68,6 +73,7 @@ export class Session implements RateState {
     const now = Date.now();
     this.transport = transport;
     this.refilledAt = now;
+    this.publishRefilledAt = now;
     this.lastFrameAt = now;
     this.gateway.register(this);
     if (this.principal) {
@@ -233,12 +239,15 @@ export class Session implements RateState {
     if (!principal) return this.close(CloseCode.policyViolation, "invalid token");
     if (this.principal && principal.sub !== this.principal.sub) return this.close(CloseCode.policyViolation, "token names another user");
     const refreshing = this.principal !== undefined;
-    this.authenticate(principal, id);
+    this.authenticate(principal, id, refreshing);
     if (refreshing) await this.revokeForbiddenSubscriptions(principal);
   }
 
-  private authenticate(principal: Principal, id: string | undefined): void {
+  /** `refreshing`: a new token for the same user, which takes no second connection slot. */
+  private authenticate(principal: Principal, id: string | undefined, refreshing = false): void {
     this.principal = principal;
+    // Set before admit: the gateway releases a slot for every registered session with a principal.
+    if (!refreshing && !this.gateway.admit(principal.sub)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
     // Checked by the gateway's tick rather than a timer per connection, which costs ~250 bytes each.
     this.expiresAt = principal.exp === undefined ? Number.POSITIVE_INFINITY : principal.exp * 1000;
     this.gateway.logger.debug("connection authenticated", { connection_id: this.id, user_id: principal.sub });
@@ -281,7 +290,9 @@ export class Session implements RateState {
 
   private onPublish(channel: string, payload: Record<string, unknown>, id: string | undefined): Promise<void> | void {
     if (!canPublish(this.principal!, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
-    const published = this.gateway.publish(channel, JSON.stringify(payload), this.id);
+    const text = JSON.stringify(payload);
+    if (!takeBytes(this, this.gateway.publishPolicy, Buffer.byteLength(text), Date.now())) throw publishRateLimited();
+    const published = this.gateway.publish(channel, text, this.id);
     if (this.publishing >= MAX_PIPELINED_PUBLISHES) return published.then((publication) => this.published(publication, id));
     // Not awaited: the next frame is handled now. Answers come back in order, so acks do too.
     this.publishing++;

@@ -47,7 +47,10 @@ export function systemRoutes({ tokens, gateway, broker, storage, registry, logge
       if (details) throw new ProtocolError(ErrorCode.invalidMessage, "body must be {channel, payload} with a JSON object payload", details);
       const { channel, payload } = body as PublishBody;
       if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
-      const publication = await gateway.publish(channel, JSON.stringify(payload));
+      const text = JSON.stringify(payload);
+      // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md "Limits").
+      gateway.takePublishBytes(principal.sub, Buffer.byteLength(text));
+      const publication = await gateway.publish(channel, text);
       return { channel, seq: publication.seq };
     });
 }
