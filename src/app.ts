@@ -18,6 +18,7 @@ import { RedisControlBus } from "./broker/redis-control-bus.ts";
 import { MemoryBroker } from "./broker/memory-broker.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
+import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
@@ -146,6 +147,10 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       // Production mode: bundled once, no hot reload client injected into the page.
       development: false,
       routes: { "/": chatPage, "/ws": wsUpgrade(gateway, tokens) },
+      // Our own cap (http/body-limit.ts) answers a Content-Length over MAX_BODY_BYTES with a JSON 413
+      // without reading the body; Bun's, far higher, is the backstop for anything that would read one
+      // (a body above it gets Bun's bare 413 and a closed connection).
+      maxRequestBodySize: Math.max(4 * config.maxBodyBytes, 64 * 1024 * 1024),
     },
     websocket: {
       maxPayloadLength: config.maxFrameBytes,
@@ -160,6 +165,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     },
   })
     .onError(({ code, error }) => errorResponse(code, error, logger))
+    .use(bodyLimit(config.maxBodyBytes))
     .use(
       openapi({
         path: "/openapi",
@@ -169,8 +175,8 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
         },
       }),
     )
-    .use(systemRoutes({ tokens, gateway, broker, storage, registry, logger }))
-    .use(threadRoutes({ tokens, storage, broker, agent }));
+    .use(systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }))
+    .use(threadRoutes({ config, tokens, storage, broker, agent }));
 
   // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
   // route would not work beside them.

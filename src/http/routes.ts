@@ -4,6 +4,7 @@ import { Elysia } from "elysia";
 import { canPublish } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker } from "../broker/broker.ts";
+import type { Config } from "../config.ts";
 import type { Gateway } from "../gateway/gateway.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Registry } from "../observability/metrics.ts";
@@ -11,8 +12,10 @@ import { ErrorCode, ProtocolError, PublishBody, validationFailures } from "../pr
 import type { Storage } from "../storage/storage.ts";
 import { requirePrincipal } from "./auth.ts";
 import { httpError } from "./errors.ts";
+import { jsonRequestBody, readJsonBody } from "./json-body.ts";
 
 export interface RouteDeps {
+  config: Pick<Config, "maxFrameBytes" | "maxBodyBytes">;
   tokens: TokenService;
   gateway: Gateway;
   broker: Broker;
@@ -21,7 +24,9 @@ export interface RouteDeps {
   logger: Logger;
 }
 
-export function systemRoutes({ tokens, gateway, broker, storage, registry, logger }: RouteDeps) {
+export function systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }: RouteDeps) {
+  // A publication over HTTP obeys the socket's frame limit (docs/protocol.md "Publishing").
+  const maxPublishBytes = Math.min(config.maxFrameBytes, config.maxBodyBytes);
   return new Elysia({ name: "system-routes" })
     .get("/healthz", () => ({ status: "ok" }))
     .get("/readyz", async () => {
@@ -41,16 +46,29 @@ export function systemRoutes({ tokens, gateway, broker, storage, registry, logge
       "/metrics",
       () => new Response(registry.render(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
     )
-    .post("/publish", async ({ request, body }) => {
-      const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
-      const details = validationFailures(PublishBody, body);
-      if (details) throw new ProtocolError(ErrorCode.invalidMessage, "body must be {channel, payload} with a JSON object payload", details);
-      const { channel, payload } = body as PublishBody;
-      if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
-      const text = JSON.stringify(payload);
-      // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md "Limits").
-      gateway.takePublishBytes(principal.sub, Buffer.byteLength(text));
-      const publication = await gateway.publish(channel, text);
-      return { channel, seq: publication.seq };
-    });
+    .post(
+      "/publish",
+      async ({ request }) => {
+        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const body = await readJsonBody(request, { maxBytes: maxPublishBytes });
+        const details = validationFailures(PublishBody, body);
+        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "body must be {channel, payload} with a JSON object payload", details);
+        const { channel, payload } = body as PublishBody;
+        if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
+        const text = JSON.stringify(payload);
+        // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md "Limits").
+        gateway.takePublishBytes(principal.sub, Buffer.byteLength(text));
+        const publication = await gateway.publish(channel, text);
+        return { channel, seq: publication.seq };
+      },
+      {
+        // The body is read by readJsonBody once the caller is known, never by Elysia before.
+        parse: "none",
+        detail: {
+          summary: "Publish to a channel, like the socket's publish frame",
+          security: [{ bearerAuth: [] }],
+          requestBody: jsonRequestBody(PublishBody),
+        },
+      },
+    );
 }

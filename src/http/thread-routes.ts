@@ -1,45 +1,66 @@
-// REST beside the socket (PROTOCOL.md section 7): threads and their messages, owner only.
+// REST beside the socket (docs/protocol.md "REST"): threads and their messages, owner only.
 
+import type { Static, TSchema } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../agent/agent-service.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker } from "../broker/broker.ts";
-import { ErrorCode, ProtocolError, threadChannel } from "../protocol/index.ts";
+import type { Config } from "../config.ts";
+import { ErrorCode, ProtocolError, WITHOUT_NUL, threadChannel, validationFailures } from "../protocol/index.ts";
+import type { MessageError, MessageView, SourceView, StoredToolCall, ThreadView, UsageView } from "../protocol/index.ts";
 import type { Message, Storage, Thread } from "../storage/storage.ts";
 import { requirePrincipal } from "./auth.ts";
+import { jsonRequestBody, readJsonBody } from "./json-body.ts";
 
 export interface ThreadRouteDeps {
+  config: Pick<Config, "maxBodyBytes">;
   tokens: TokenService;
   storage: Storage;
   broker: Broker;
   agent: AgentService;
 }
 
-export function threadView(thread: Thread) {
+export function threadView(thread: Thread): ThreadView {
   return { id: thread.id, title: thread.title, created_at: thread.createdAt.toISOString(), updated_at: thread.updatedAt.toISOString() };
 }
 
-export function messageView(message: Message) {
-  const view: Record<string, unknown> = {
+export function messageView(message: Message): MessageView {
+  const view: MessageView = {
     id: message.id,
     role: message.role,
     content: message.content,
     status: message.status,
     created_at: message.createdAt.toISOString(),
   };
+  // The JSON columns hold what the run's state stored, in these shapes.
   if (message.reasoning) view.reasoning = message.reasoning;
-  if (message.toolCalls) view.tool_calls = message.toolCalls;
-  if (message.sources) view.sources = message.sources;
-  if (message.usage) view.usage = message.usage;
-  if (message.error) view.error = message.error;
+  if (message.toolCalls) view.tool_calls = message.toolCalls as StoredToolCall[];
+  if (message.sources) view.sources = message.sources as SourceView[];
+  if (message.usage) view.usage = message.usage as UsageView;
+  if (message.error) view.error = message.error as MessageError;
   return view;
 }
 
 const notFound = (threadId: string) => new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
-const ThreadParams = t.Object({ id: t.String({ minLength: 1, maxLength: 128 }) });
+// No NUL anywhere: PostgreSQL cannot store it, and both dialects refuse it alike (docs/protocol.md "Errors").
+const ThreadParams = t.Object({ id: t.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL }) });
 const bearer = { security: [{ bearerAuth: [] }] };
+const CreateThreadBody = t.Object({ title: t.Optional(t.String({ maxLength: 200, pattern: WITHOUT_NUL })) });
+const SendMessageBody = t.Object({
+  content: t.String({ minLength: 1, maxLength: 100_000, pattern: WITHOUT_NUL }),
+  use_reasoning: t.Optional(t.Boolean()),
+});
 
-export function threadRoutes({ tokens, storage, broker, agent }: ThreadRouteDeps) {
+/** The body as the schema's type, or `invalid_message` with the failing paths. */
+function matching<T extends TSchema>(schema: T, body: unknown): Static<T> {
+  const details = validationFailures(schema, body);
+  if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the schema", details);
+  return body as Static<T>;
+}
+
+export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadRouteDeps) {
+  // Bodies are read by readJsonBody once the caller is known (routes say `parse: "none"`), never by Elysia before.
+  const maxBytes = config.maxBodyBytes;
   /** The caller's principal and the thread, or 404 when it does not exist or is not theirs. */
   const ownThread = async (authorization: string | null, threadId: string) => {
     const principal = await requirePrincipal(tokens, authorization);
@@ -59,13 +80,15 @@ export function threadRoutes({ tokens, storage, broker, agent }: ThreadRouteDeps
     )
     .post(
       "/threads",
-      async ({ request, body, set }) => {
+      async ({ request, set }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
-        const thread = await storage.createThread({ ownerId: principal.sub, title: body?.title ?? "" });
+        const body = await readJsonBody(request, { maxBytes, optional: true });
+        const title = body === undefined ? "" : (matching(CreateThreadBody, body).title ?? "");
+        const thread = await storage.createThread({ ownerId: principal.sub, title });
         set.status = 201;
         return threadView(thread);
       },
-      { body: t.Optional(t.Object({ title: t.Optional(t.String({ maxLength: 200 })) })), detail: { summary: "Create a thread", ...bearer } },
+      { parse: "none", detail: { summary: "Create a thread", requestBody: jsonRequestBody(CreateThreadBody, false), ...bearer } },
     )
     .get(
       "/threads/:id/messages",
@@ -83,16 +106,17 @@ export function threadRoutes({ tokens, storage, broker, agent }: ThreadRouteDeps
     )
     .post(
       "/threads/:id/messages",
-      async ({ request, params, body, set }) => {
+      async ({ request, params, set }) => {
         const { principal } = await ownThread(request.headers.get("authorization"), params.id);
+        const body = matching(SendMessageBody, await readJsonBody(request, { maxBytes }));
         const accepted = await agent.startRun({ userId: principal.sub, threadId: params.id, content: body.content, useReasoning: body.use_reasoning });
         set.status = 202;
         return accepted;
       },
       {
         params: ThreadParams,
-        body: t.Object({ content: t.String({ minLength: 1, maxLength: 100_000 }), use_reasoning: t.Optional(t.Boolean()) }),
-        detail: { summary: "Send a message and start a run, like the socket's chat send", ...bearer },
+        parse: "none",
+        detail: { summary: "Send a message and start a run, like the socket's chat send", requestBody: jsonRequestBody(SendMessageBody), ...bearer },
       },
     )
     .delete(
