@@ -24,6 +24,7 @@ import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
 import { socketEvents, wsUpgrade } from "./http/ws-route.ts";
 import chatPage from "./web/index.html";
+import { chatPageRoutes } from "./web/page-routes.ts";
 import { createLogger, type Logger } from "./observability/log.ts";
 import { Registry, createGatewayMetrics } from "./observability/metrics.ts";
 import { ErrorCode, ProtocolError } from "./protocol/index.ts";
@@ -143,10 +144,10 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
 
   const elysia = new Elysia({
     serve: {
-      // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary).
-      // Production mode: bundled once, no hot reload client injected into the page.
+      // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary)
+      // and served with its security headers (web/page-routes.ts). Production mode: no dev error pages.
       development: false,
-      routes: { "/": chatPage, "/ws": wsUpgrade(gateway, tokens) },
+      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens) },
       // Our own cap (http/body-limit.ts) answers a Content-Length over MAX_BODY_BYTES with a JSON 413
       // without reading the body; Bun's, far higher, is the backstop for anything that would read one
       // (a body above it gets Bun's bare 413 and a closed connection).

@@ -2,6 +2,7 @@
 // run's events exactly once; the page turns threads and run events into DOM.
 
 import { AgentwireClient, type ClientState, type MessageView, type RunHandle } from "../client/index.ts";
+import { confirmSwitch, replacesSilently, subjectOf } from "./linked-token.ts";
 import { apply, emptyAssistant, modelOf, render, type MessageModel } from "./message-view.ts";
 
 const TOKEN_KEY = "agentwire.token";
@@ -9,6 +10,8 @@ const ACTIVE = new Set(["streaming", "awaiting_approval"]);
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const connectionBadge = $<HTMLSpanElement>("connection");
+const userBadge = $<HTMLSpanElement>("user");
+const switchDialog = $<HTMLDialogElement>("switch-account");
 const notice = $<HTMLParagraphElement>("notice");
 const tokenForm = $<HTMLFormElement>("token-form");
 const tokenInput = $<HTMLInputElement>("token");
@@ -53,6 +56,10 @@ function showState(state: ClientState): void {
 
 function start(token: string): void {
   client?.close();
+  // Which account this page acts as, always in view.
+  const user = subjectOf(token);
+  userBadge.textContent = user === undefined ? "" : `Signed in as ${user}`;
+  userBadge.hidden = user === undefined;
   const protocol = location.protocol === "https:" ? "wss:" : "ws:";
   const next = new AgentwireClient({ url: `${protocol}//${location.host}/ws`, token });
   client = next;
@@ -239,17 +246,35 @@ tokenForm.addEventListener("submit", (event) => {
   start(token);
 });
 
-// A token in the link (`/#token=...`) is kept and taken out of the address bar.
-const params = hashParams();
-const linked = params.get("token");
-if (linked) {
-  localStorage.setItem(TOKEN_KEY, linked);
+// A link followed while the page is open is taken like one that opens it.
+addEventListener("hashchange", () => {
+  if (hashParams().has("token")) location.reload();
+});
+
+/**
+ * A token in the link (`/#token=...`) leaves the address bar at once, so a reload never takes it
+ * again; it replaces a stored token of another user only if the user agrees.
+ */
+async function takeLinkedToken(params: URLSearchParams): Promise<void> {
+  const linked = params.get("token");
+  if (!linked) return;
   params.delete("token");
   setHash(params);
+  const stored = localStorage.getItem(TOKEN_KEY);
+  if (replacesSilently(stored, linked) || (await confirmSwitch(switchDialog, subjectOf(stored!), subjectOf(linked)))) {
+    localStorage.setItem(TOKEN_KEY, linked);
+    return;
+  }
+  // Kept the current account: the rest of the link (a thread) belongs to the other one.
+  params.delete("thread");
+  setHash(params);
 }
+
+showState("disconnected");
+const params = hashParams();
+await takeLinkedToken(params);
 threadId = params.get("thread") ?? undefined;
 const token = localStorage.getItem(TOKEN_KEY);
-showState("disconnected");
 if (token) {
   tokenInput.value = token;
   start(token);

@@ -40,12 +40,16 @@ test("the compiled binary migrates a fresh database, serves, mints tokens and st
     expect(String(devLine?.chat_page)).toMatch(new RegExp(`^http://[^/]+:${server.port}/#token=${devLine!.token}$`));
     const page = await fetch(`http://localhost:${server.port}/`);
     expect(page.headers.get("content-type")).toContain("text/html");
+    // The embedded page keeps its security headers (docs/protocol.md).
+    expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+    expect(page.headers.get("x-content-type-options")).toBe("nosniff");
     const html = await page.text();
     expect(html).toContain('aria-label="Message"');
     const script = html.match(/<script[^>]+src="([^"]+)"/)?.[1];
     expect(script).toBeDefined();
     const bundle = await fetch(`http://localhost:${server.port}${script}`);
     expect(bundle.status).toBe(200);
+    expect(bundle.headers.get("x-content-type-options")).toBe("nosniff");
     expect(await bundle.text()).toContain("agentwire.token");
     server.process.kill("SIGTERM");
     expect((await client.closed).code).toBe(1001);

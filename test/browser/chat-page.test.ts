@@ -1,14 +1,16 @@
 // The chat page at `/` in a real Chromium (Debian's, driven by playwright-core): streamed answers,
-// stop, approvals, a reload mid-stream, and model output that must stay text.
+// stop, approvals, a reload mid-stream, model output that must stay text, a link that would switch
+// accounts, and all of it under the page's Content-Security-Policy.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { ROOT } from "../helpers/process.ts";
 import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
-import { textResponse, toolCallResponse, waitUntil } from "../helpers/fake-openai.ts";
+import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const OUTPUT = join(ROOT, "test-output");
@@ -23,6 +25,8 @@ describe.skipIf(!available)("chat page in Chromium", () => {
   let context: BrowserContext;
   let page: Page;
   let token: string;
+  // What the browser reported against the page: CSP violations and uncaught errors.
+  let problems: string[];
 
   beforeAll(async () => {
     harness = await startAgentHarness({ TOOLS_REQUIRE_APPROVAL: "calculator", COALESCE_MS: "10" });
@@ -42,12 +46,24 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await context?.close();
     context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     page = await context.newPage();
+    problems = [];
+    page.on("console", (message) => {
+      if (message.type() === "error" && message.text().includes("Content Security Policy")) problems.push(message.text());
+    });
+    page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   });
+
+  afterEach(() => {
+    expect(problems).toEqual([]);
+  });
+
+  /** Waits for the socket to be open; "disconnected" must not count. */
+  const connected = () => page.getByRole("status").filter({ hasText: /^connected$/ }).waitFor();
 
   /** Opens the page with the token in the link, as the start-up log prints it, and waits for the socket. */
   async function openPage(base = harness.server.httpUrl): Promise<void> {
     await page.goto(`${base}/#token=${token}`);
-    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+    await connected();
   }
 
   async function sendMessage(text: string): Promise<void> {
@@ -114,7 +130,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await assistant().locator(".status").textContent()).toBe("stopped");
     await page.getByRole("button", { name: "Stop" }).waitFor({ state: "hidden" });
     const request = harness.fake.requests[requestsBefore]!;
-    await waitUntil(() => request.aborted, "the model request to be aborted");
+    await waitFor(() => request.aborted, "the model request to be aborted");
   });
 
   test("a tool that needs approval shows a card; Approve runs it and the answer follows", async () => {
@@ -146,7 +162,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await sendMessage("Two to the eighth?");
     await page.locator('.tool[data-call-id="call_wait"][data-status="awaiting_approval"]').waitFor();
     await page.reload();
-    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+    await connected();
     await page.locator('.tool[data-call-id="call_wait"][data-status="awaiting_approval"]').waitFor();
     await page.getByRole("button", { name: "Approve" }).click();
     await waitForStatus("completed");
@@ -174,7 +190,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await sendMessage("Stream, and I will reload");
     await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 40);
     await page.reload();
-    await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+    await connected();
     // Still streaming after the reload, so the page resumed a live run rather than reading a finished one.
     await page.locator('li.message.assistant[data-status="streaming"]').waitFor();
     await waitForStatus("completed");
@@ -191,19 +207,90 @@ describe.skipIf(!available)("chat page in Chromium", () => {
       await openPage(`http://localhost:${proxy.port}`);
       await sendMessage("Stream through a network drop");
       await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 30);
-      // The link drops and stays down for a moment: the page says so, then comes back by itself.
+      // The link drops and stays down until the page has tried again: it says so, then comes back by itself.
       proxy.refuse(true);
       proxy.cut();
       await page.getByRole("status").filter({ hasText: /connecting|disconnected/ }).waitFor();
-      await Bun.sleep(300);
+      await waitFor(() => proxy.refused > 0, "a reconnect attempt while the link is down");
       proxy.refuse(false);
-      await page.getByRole("status").filter({ hasText: "connected" }).waitFor();
+      await connected();
       await waitForStatus("completed");
       expect(await page.locator("li.message.assistant").count()).toBe(1);
       expect(await assistant().locator(":scope > .text").textContent()).toBe(answer);
     } finally {
       proxy.close();
     }
+  });
+
+  describe("a link with a token while another is stored", () => {
+    let bob: string;
+    beforeAll(async () => {
+      bob = await harness.server.token({ sub: "bob" });
+      for (const [owner, title] of [
+        [token, "Alice's notes"],
+        [bob, "Bob's notes"],
+      ] as const) {
+        const response = await fetch(`${harness.server.httpUrl}/threads`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${owner}`, "content-type": "application/json" },
+          body: JSON.stringify({ title }),
+        });
+        expect(response.status).toBe(201);
+      }
+    });
+
+    const dialog = () => page.getByRole("dialog", { name: "Switch account?" });
+    const threadButton = (title: string) => page.getByRole("navigation", { name: "Threads" }).getByRole("button", { name: title });
+    const storedToken = () => page.evaluate(() => localStorage.getItem("agentwire.token"));
+
+    /** Signs the page in as alice through her link, then leaves it, as a user would between two links. */
+    async function aliceStored(): Promise<void> {
+      await openPage();
+      await page.getByText("Signed in as alice").waitFor();
+      await page.goto("about:blank");
+    }
+
+    async function showsAccount(user: string, own: string, other: string): Promise<void> {
+      await connected();
+      await page.getByText(`Signed in as ${user}`).waitFor();
+      await threadButton(own).waitFor();
+      expect(await threadButton(other).count()).toBe(0);
+    }
+
+    test("another user's token asks first; declining keeps alice, and a reload does not ask again", async () => {
+      await aliceStored();
+      await page.goto(`${harness.server.httpUrl}/#token=${bob}`);
+      await dialog().waitFor({ timeout: 10_000 });
+      expect(await dialog().textContent()).toContain("“bob”, in place of “alice”");
+      // Nothing connects while the question is open.
+      expect(await page.getByRole("status").textContent()).toBe("disconnected");
+      await dialog().getByRole("button", { name: "Keep current account" }).click();
+      await showsAccount("alice", "Alice's notes", "Bob's notes");
+      expect(await storedToken()).toBe(token);
+      expect(page.url()).not.toContain("#");
+      await page.reload();
+      await showsAccount("alice", "Alice's notes", "Bob's notes");
+      expect(await dialog().count()).toBe(0);
+    });
+
+    test("accepting switches the page to bob", async () => {
+      await aliceStored();
+      await page.goto(`${harness.server.httpUrl}/#token=${bob}`);
+      await dialog().getByRole("button", { name: "Switch account" }).click();
+      await showsAccount("bob", "Bob's notes", "Alice's notes");
+      expect(await storedToken()).toBe(bob);
+      expect(page.url()).not.toContain("token=");
+    });
+
+    test("a fresh token for the same user replaces the stored one without asking", async () => {
+      await aliceStored();
+      const fresh = await harness.server.token({ sub: "alice" }, 7200);
+      expect(fresh).not.toBe(token);
+      await page.goto(`${harness.server.httpUrl}/#token=${fresh}`);
+      await showsAccount("alice", "Alice's notes", "Bob's notes");
+      expect(await dialog().count()).toBe(0);
+      expect(await storedToken()).toBe(fresh);
+    });
   });
 
   test("without a token the page asks for one; a refused token says so", async () => {

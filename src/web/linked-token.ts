@@ -1,0 +1,58 @@
+// A token that arrives in a link (`/#token=...`). Anyone can send such a link, so one that would
+// switch the page to another account is used only once the user agrees (no login CSRF).
+
+/** The token's `sub`, read without verifying it: only to tell the user whose token it is. */
+export function subjectOf(token: string): string | undefined {
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
+    const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes)) as { sub?: unknown };
+    return typeof claims.sub === "string" && claims.sub !== "" ? claims.sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * May the linked token replace the stored one without asking? Yes when nothing is stored, or when
+ * both name the same user (a fresh token for the same account); never when either names no one.
+ */
+export function replacesSilently(stored: string | null, linked: string): boolean {
+  if (stored === null || stored === linked) return true;
+  const user = subjectOf(linked);
+  return user !== undefined && subjectOf(stored) === user;
+}
+
+const nameOf = (user: string | undefined) => (user === undefined ? "an unknown account" : `“${user}”`);
+
+/**
+ * Asks in the page's own dialog whether to switch accounts; resolves true only for "Switch account".
+ * Escape, or "Keep current account" (focused first), keeps the stored token.
+ */
+export function confirmSwitch(dialog: HTMLDialogElement, from: string | undefined, to: string | undefined): Promise<boolean> {
+  const text = dialog.querySelector<HTMLElement>("[data-role=text]")!;
+  const keep = dialog.querySelector<HTMLButtonElement>("[data-role=keep]")!;
+  const change = dialog.querySelector<HTMLButtonElement>("[data-role=switch]")!;
+  text.textContent =
+    `This link signs this page in as ${nameOf(to)}, in place of ${nameOf(from)}. ` +
+    "Switch only if you asked for this link: a link from someone else can sign you in to their account.";
+  return new Promise((resolve) => {
+    const answer = (switching: boolean) => {
+      keep.removeEventListener("click", onKeep);
+      change.removeEventListener("click", onSwitch);
+      dialog.removeEventListener("close", onClose);
+      dialog.close();
+      resolve(switching);
+    };
+    const onKeep = () => answer(false);
+    const onSwitch = () => answer(true);
+    const onClose = () => answer(false);
+    keep.addEventListener("click", onKeep);
+    change.addEventListener("click", onSwitch);
+    dialog.addEventListener("close", onClose);
+    dialog.showModal();
+    keep.focus();
+  });
+}
