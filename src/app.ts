@@ -85,6 +85,8 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
       prefix: config.redisPrefix,
       historySize: config.historySize,
       historyTtlS: config.historyTtlS,
+      historyMaxBytes: config.historyMaxBytes,
+      historyChannelMaxBytes: config.historyChannelMaxBytes,
       logger,
     });
     const controlBus = await RedisControlBus.connect({ nodeId, prefix: config.redisPrefix, broker, logger });
@@ -94,6 +96,7 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
     historySize: config.historySize,
     historyTtlS: config.historyTtlS,
     historyMaxBytes: config.historyMaxBytes,
+    historyChannelMaxBytes: config.historyChannelMaxBytes,
     historyMaxChannels: config.historyMaxChannels,
   });
   return { broker, controlBus: new LocalControlBus(nodeId) };

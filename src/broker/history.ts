@@ -1,49 +1,63 @@
-// A fixed-capacity ring of the latest publications of one channel.
+// The latest publications of one channel, bounded by count and by bytes (see history-cost.ts).
 
 import type { Publication } from "./broker.ts";
+import { publicationCost } from "./history-cost.ts";
 
 export class History {
+  // Oldest first from `head`; the slots before it are spent and get cut off once they are half the array.
   private items: Publication[] = [];
-  private start = 0;
+  private head = 0;
+  /** What the publications kept cost, by publicationCost. */
   bytes = 0;
 
   constructor(
-    private readonly capacity: number,
     /** The channel's epoch, which every publication kept here belongs to. */
     readonly epoch: string,
   ) {}
 
   get length(): number {
-    return this.items.length;
+    return this.items.length - this.head;
   }
 
-  /** Appends, returning the bytes freed by dropping the oldest entry when full. */
-  push(publication: Publication): void {
-    if (this.capacity === 0) return;
-    this.bytes += publication.payload.length;
-    if (this.items.length < this.capacity) {
-      this.items.push(publication);
-      return;
-    }
-    const dropped = this.items[this.start]!;
-    this.bytes -= dropped.payload.length;
-    this.items[this.start] = publication;
-    this.start = (this.start + 1) % this.capacity;
+  /**
+   * Appends, dropping the oldest publications while more than `capacity` or more than `maxBytes` are held;
+   * one that alone is over `maxBytes` is not kept. Returns the change in `bytes`.
+   */
+  push(publication: Publication, capacity: number, maxBytes: number): number {
+    if (capacity === 0) return 0;
+    const before = this.bytes;
+    this.items.push(publication);
+    this.bytes += costOf(publication);
+    while (this.length > capacity || (this.bytes > maxBytes && this.length > 0)) this.dropOldest();
+    return this.bytes - before;
   }
 
   /** Seq of the oldest publication kept, or undefined when empty. */
   oldestSeq(): number | undefined {
-    return this.items.length === 0 ? undefined : this.items[this.start]!.seq;
+    return this.length === 0 ? undefined : this.items[this.head]!.seq;
   }
 
   /** Publications with seq greater than `since`, oldest first. */
   after(since: number): Publication[] {
-    const result: Publication[] = [];
-    const count = this.items.length;
-    for (let i = 0; i < count; i++) {
-      const publication = this.items[(this.start + i) % count]!;
-      if (publication.seq > since) result.push(publication);
+    const oldest = this.oldestSeq();
+    if (oldest === undefined) return [];
+    // The seqs kept are consecutive: only the oldest are ever dropped.
+    return this.items.slice(this.head + Math.max(0, since + 1 - oldest));
+  }
+
+  private dropOldest(): void {
+    // Worked out again rather than kept: a second array per channel would cost more than the recount.
+    this.bytes -= costOf(this.items[this.head]!);
+    this.items[this.head] = undefined as unknown as Publication;
+    this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head >= 64 && this.head * 2 >= this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
     }
-    return result;
   }
 }
+
+const costOf = (publication: Publication) => publicationCost(publication.channel, publication.payload, publication.origin);

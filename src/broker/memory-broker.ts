@@ -2,13 +2,16 @@
 
 import type { Broker, ChannelState, Publication, PublicationListener, Recovery } from "./broker.ts";
 import { History } from "./history.ts";
+import { memoryChannelCost } from "./history-cost.ts";
 
 export interface MemoryBrokerOptions {
   historySize: number;
   /** Channels with no listener and no publication for this long are forgotten (their epoch with them). */
   historyTtlS: number;
-  /** Budget for all histories together; the least recently published channels lose history first. */
+  /** Budget for all histories together, channels' own cost included; the least recently published channels lose history first. */
   historyMaxBytes: number;
+  /** Budget for one channel's history; past it the channel's oldest publications are dropped. historyMaxBytes when absent. */
+  historyChannelMaxBytes?: number;
   /** Most channels remembered; past it the least recently published unlistened ones are forgotten. */
   historyMaxChannels: number;
 }
@@ -36,14 +39,18 @@ const epochOf = (prefix: string, record: ChannelRecord) => record.history?.epoch
 export class MemoryBroker implements Broker {
   // Map order is publication recency: a publish moves its channel to the end.
   private readonly channels = new Map<string, ChannelRecord>();
+  // The channels holding history, in the same order: trimming walks these alone, not every record passed.
+  private readonly published = new Map<string, ChannelRecord>();
   private listener: PublicationListener = () => {};
   private totalBytes = 0;
   // A new prefix per process and a new generation per channel record: any history loss changes the epoch.
   private readonly epochPrefix = newEpoch();
   private generations = 0;
   private readonly sweepTimer: Timer;
+  private readonly channelMaxBytes: number;
 
   constructor(private readonly options: MemoryBrokerOptions) {
+    this.channelMaxBytes = options.historyChannelMaxBytes ?? options.historyMaxBytes;
     const sweepMs = Math.min(options.historyTtlS * 1000, 60_000);
     this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweepMs);
     this.sweepTimer.unref();
@@ -53,11 +60,15 @@ export class MemoryBroker implements Broker {
     const record = this.record(channel);
     this.channels.delete(channel);
     this.channels.set(channel, record);
-    const history = (record.history ??= new History(this.options.historySize, epochOf(this.epochPrefix, record)));
+    this.published.delete(channel);
+    this.published.set(channel, record);
+    if (!record.history) {
+      record.history = new History(epochOf(this.epochPrefix, record));
+      this.totalBytes += memoryChannelCost(channel);
+    }
+    const history = record.history;
     const publication: Publication = { channel, seq: ++record.seq, epoch: history.epoch, payload, origin };
-    const before = history.bytes;
-    history.push(publication);
-    this.totalBytes += history.bytes - before;
+    this.totalBytes += history.push(publication, this.options.historySize, this.channelMaxBytes);
     record.lastActivity = Date.now();
     if (this.totalBytes > this.options.historyMaxBytes) this.trim();
     if (record.listened) this.listener(publication);
@@ -114,12 +125,24 @@ export class MemoryBroker implements Broker {
     return this.channels.size;
   }
 
+  /** What all histories together are counted at against historyMaxBytes, for tests and metrics. */
+  get historyBytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Publications held in all histories, for tests and metrics. */
+  get historyLength(): number {
+    let length = 0;
+    for (const record of this.published.values()) length += record.history!.length;
+    return length;
+  }
+
   /** Forget idle channels nobody listens to. */
   sweep(now: number): void {
     const cutoff = now - this.options.historyTtlS * 1000;
     for (const [channel, record] of this.channels) {
       if (!record.listened && record.lastActivity < cutoff) {
-        this.totalBytes -= record.history?.bytes ?? 0;
+        this.dropHistory(channel, record);
         this.channels.delete(channel);
       }
     }
@@ -140,7 +163,7 @@ export class MemoryBroker implements Broker {
     for (const [channel, record] of this.channels) {
       if (this.channels.size <= this.options.historyMaxChannels) return;
       if (record.listened || record === keep) continue;
-      this.totalBytes -= record.history?.bytes ?? 0;
+      this.dropHistory(channel, record);
       this.channels.delete(channel);
     }
   }
@@ -148,11 +171,17 @@ export class MemoryBroker implements Broker {
   // Drop whole histories, least recently published first, until back under budget. Seq and epoch stay,
   // so a client asking for dropped publications is told `recovered: false` rather than given a gap.
   private trim(): void {
-    for (const record of this.channels.values()) {
+    for (const [channel, record] of this.published) {
       if (this.totalBytes <= this.options.historyMaxBytes) return;
-      if (!record.history) continue;
-      this.totalBytes -= record.history.bytes;
-      record.history = undefined;
+      this.dropHistory(channel, record);
     }
+  }
+
+  // A channel without history costs only its record, which HISTORY_MAX_CHANNELS bounds.
+  private dropHistory(channel: string, record: ChannelRecord): void {
+    if (!record.history) return;
+    this.totalBytes -= record.history.bytes + memoryChannelCost(channel);
+    record.history = undefined;
+    this.published.delete(channel);
   }
 }

@@ -5,7 +5,8 @@ import type { Broker, ChannelState, Publication, PublicationListener, Recovery }
 import { newEpoch } from "./memory-broker.ts";
 import { RedisBarrier } from "./redis-barrier.ts";
 import { RedisConnection } from "./redis-connection.ts";
-import { publishScript, recoverScript, stateScript } from "./redis-scripts.ts";
+import { publicationCost, redisChannelCost, redisMetaCost } from "./history-cost.ts";
+import { evictScript, expireScript, expiryCandidatesScript, publishScript, recoverScript, stateScript } from "./redis-scripts.ts";
 import { RedisSubscriber } from "./redis-subscriber.ts";
 
 export interface RedisBrokerOptions {
@@ -15,6 +16,14 @@ export interface RedisBrokerOptions {
   historySize: number;
   /** A channel untouched for this long loses seq, epoch and history; the next use starts a new epoch. */
   historyTtlS: number;
+  /**
+   * Budget for all histories together, channels' own cost included, and every channel's seq and epoch from
+   * its first use, published to or not (history-cost.ts); the least recently used channels lose history
+   * first, then seq and epoch. HISTORY_MAX_BYTES's default when absent.
+   */
+  historyMaxBytes?: number;
+  /** Budget for one channel's history; past it the oldest publications are dropped. HISTORY_CHANNEL_MAX_BYTES's default when absent. */
+  historyChannelMaxBytes?: number;
   /** Longest wait for Redis before a call fails with `unavailable`; 2000 by default. */
   commandTimeoutMs?: number;
   logger?: Logger;
@@ -22,13 +31,28 @@ export interface RedisBrokerOptions {
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 2000;
 const READY_TIMEOUT_MS = 500;
+const DEFAULT_HISTORY_MAX_BYTES = 256 * 1024 * 1024;
+const DEFAULT_HISTORY_CHANNEL_MAX_BYTES = 16 * 1024 * 1024;
+/** Channels handed to one eviction or expiry script. */
+const BUDGET_BATCH = 16;
+/** Eviction rounds one publish may run before giving up (it made no progress, or others keep publishing). */
+const MAX_EVICTION_ROUNDS = 64;
+/** Expiry batches one sweep may run; what is left waits for the next sweep. */
+const MAX_SWEEP_BATCHES = 64;
 
 /**
  * Key layout, `P` the prefix and `C` the channel; the `{C}` hash tag keeps a channel's keys in one
- * cluster slot, which its scripts need:
- *   P{C}:meta     hash {epoch, seq}
- *   P{C}:history  stream of the last historySize publications, entry id `<seq>-0`, fields p (payload), o (origin)
+ * cluster slot (the budget keys do not share it: Redis Cluster is not supported):
+ *   P{C}:meta     hash {epoch, seq, bytes and count (what its history holds, once published to)}, counted
+ *                 from the script that creates it: alone at redisMetaCost, once published to at redisChannelCost
+ *   P{C}:history  stream of the last publications within historySize (and up to a sixteenth more, trimmed
+ *                 in batches) and historyChannelMaxBytes, entry id `<seq>-0`, fields p (payload),
+ *                 o (origin), c (cost)
  *   P{C}:live     pub/sub channel: `{"seq":N,"epoch":"E","origin":"O"}\n<payload>`
+ *   Phistory:bytes     the total counted against historyMaxBytes
+ *   Phistory:channels  sorted set of the counted channels by last use: creation, publication, or a touch
+ *                      the sweep or eviction found (µs of Redis's clock)
+ *   Phistory:sizes     hash of what each counted channel costs, so one whose keys expired can be taken off
  * and, per broker instance `I`, the pub/sub channel `Psync:I` of its barrier (see `sync`).
  */
 export function channelKeys(prefix: string, channel: string): { meta: string; history: string; live: string } {
@@ -36,8 +60,24 @@ export function channelKeys(prefix: string, channel: string): { meta: string; hi
   return { meta: `${base}:meta`, history: `${base}:history`, live: `${base}:live` };
 }
 
+/** The keys that count all histories against the total budget. */
+export function budgetKeys(prefix: string): { total: string; channels: string; sizes: string } {
+  return { total: `${prefix}history:bytes`, channels: `${prefix}history:channels`, sizes: `${prefix}history:sizes` };
+}
+
+interface HistoryLimits {
+  prefix: string;
+  historySize: number;
+  historyTtlS: number;
+  historyMaxBytes: number;
+  historyChannelMaxBytes: number;
+}
+
 export class RedisBroker implements Broker {
   private listener: PublicationListener = () => {};
+  private readonly budget: string[];
+  private readonly sweepTimer: Timer;
+  private sweeping: Promise<number> | undefined;
 
   private constructor(
     /** The command connection, shared with a RedisControlBus on the same node. */
@@ -45,9 +85,16 @@ export class RedisBroker implements Broker {
     /** The pub/sub connection, shared with a RedisControlBus on the same node. */
     readonly subscriber: RedisSubscriber,
     private readonly barrier: RedisBarrier,
-    private readonly options: Required<Pick<RedisBrokerOptions, "prefix" | "historySize" | "historyTtlS">>,
+    private readonly options: HistoryLimits,
     readonly logger: Logger,
-  ) {}
+  ) {
+    const keys = budgetKeys(options.prefix);
+    this.budget = [keys.total, keys.channels, keys.sizes];
+    // Channels whose keys expired are taken off the total here (or sooner, when eviction meets them).
+    const sweep = () => this.sweepExpired().catch((error) => logger.debug("sweeping expired history failed", { error }));
+    this.sweepTimer = setInterval(sweep, Math.min(options.historyTtlS * 1000, 60_000));
+    this.sweepTimer.unref();
+  }
 
   static async connect(options: RedisBrokerOptions): Promise<RedisBroker> {
     const logger = options.logger ?? createLogger("silent");
@@ -65,38 +112,61 @@ export class RedisBroker implements Broker {
       throw error;
     }
     const { prefix, historySize, historyTtlS } = options;
-    return new RedisBroker(commands, subscriber, barrier, { prefix, historySize, historyTtlS }, logger);
+    const historyMaxBytes = options.historyMaxBytes ?? DEFAULT_HISTORY_MAX_BYTES;
+    const historyChannelMaxBytes = options.historyChannelMaxBytes ?? Math.min(DEFAULT_HISTORY_CHANNEL_MAX_BYTES, historyMaxBytes);
+    const limits = { prefix, historySize, historyTtlS, historyMaxBytes, historyChannelMaxBytes };
+    return new RedisBroker(commands, subscriber, barrier, limits, logger);
   }
 
   get prefix(): string {
     return this.options.prefix;
   }
 
+  /** One script round trip; a second script only while all histories together are over budget. */
   async publish(channel: string, payload: string, origin?: string): Promise<Publication> {
-    const keys = channelKeys(this.options.prefix, channel);
-    const reply = await publishScript.run(
+    const { options } = this;
+    const keys = channelKeys(options.prefix, channel);
+    const reply = (await publishScript.run(
       this.commands,
-      [keys.meta, keys.history],
-      [newEpoch(), String(this.options.historyTtlS), String(this.options.historySize), keys.live, origin ?? "", payload],
-    );
+      [keys.meta, keys.history, ...this.budget],
+      [
+        ...this.channelArguments(channel),
+        String(options.historySize),
+        keys.live,
+        origin ?? "",
+        payload,
+        String(publicationCost(channel, payload, origin || undefined)),
+        String(redisChannelCost(options.prefix, channel)),
+        String(options.historyChannelMaxBytes),
+      ],
+    )) as unknown[];
     const { seq, epoch } = parseState(reply);
+    // Awaited, so a flood of publications cannot outrun the eviction it causes.
+    if (reply[2]) await this.evict(channel, reply[2] as string[]);
     return { channel, seq, epoch, payload, origin };
   }
 
+  /** Like publish: creating the channel's meta counts, and may take the total over budget. */
   async state(channel: string): Promise<ChannelState> {
     const keys = channelKeys(this.options.prefix, channel);
-    return parseState(await stateScript.run(this.commands, [keys.meta, keys.history], [newEpoch(), String(this.options.historyTtlS)]));
+    const reply = (await stateScript.run(this.commands, [keys.meta, keys.history, ...this.budget], this.channelArguments(channel))) as unknown[];
+    // Awaited like a publication's, so that subscribing to ever new names cannot outrun it.
+    if (reply[2]) await this.evict(channel, reply[2] as string[]);
+    return parseState(reply);
   }
 
   async recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery> {
     const keys = channelKeys(this.options.prefix, channel);
     const reply = (await recoverScript.run(
       this.commands,
-      [keys.meta, keys.history],
-      [newEpoch(), String(this.options.historyTtlS), String(since), epoch ?? ""],
+      [keys.meta, keys.history, ...this.budget],
+      [...this.channelArguments(channel), String(since), epoch ?? "", String(this.options.historySize)],
     )) as unknown[];
     const state = parseState(reply);
-    if (reply[2] !== 1) return { state, publications: undefined };
+    if (reply[2] !== 1) {
+      if (reply[3]) await this.evict(channel, reply[3] as string[]);
+      return { state, publications: undefined };
+    }
     const entries = reply[3] as Array<[string, string[]]>;
     const publications = entries.map(([id, fields]) => entryToPublication(channel, state.epoch, id, fields));
     return { state, publications };
@@ -128,10 +198,77 @@ export class RedisBroker implements Broker {
     return commands && subscriber;
   }
 
+  /** What all histories together are counted at against historyMaxBytes, for tests and metrics. */
+  async historyBytes(): Promise<number> {
+    return Number((await this.commands.send("GET", [this.budget[0]!])) ?? 0);
+  }
+
+  /**
+   * Stops counting channels whose keys expired by TTL, oldest publication first, a batch at a time.
+   * Runs on a timer on every node (the scripts make concurrent sweeps harmless); returns how many went.
+   */
+  sweepExpired(): Promise<number> {
+    return (this.sweeping ??= this.sweepBatches().finally(() => {
+      this.sweeping = undefined;
+    }));
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.barrier.close();
     this.subscriber.close();
     this.commands.close();
+  }
+
+  /** The arguments every channel script takes first (redis-scripts.ts). */
+  private channelArguments(channel: string): string[] {
+    const { prefix, historyTtlS, historyMaxBytes } = this.options;
+    return [newEpoch(), String(historyTtlS), channel, String(redisMetaCost(prefix, channel)), String(historyMaxBytes), String(BUDGET_BATCH)];
+  }
+
+  /** Keys of the budget scripts: the budget's own, then meta and history of each channel named. */
+  private budgetScriptKeys(channels: string[]): string[] {
+    const keys = [...this.budget];
+    for (const channel of channels) {
+      const { meta, history } = channelKeys(this.options.prefix, channel);
+      keys.push(meta, history);
+    }
+    return keys;
+  }
+
+  /**
+   * `candidates` are name, score pairs of the least recently used channels, as the scripts return them;
+   * `channel` is the one just published or created, which keeps its seq and epoch.
+   */
+  private async evict(channel: string, candidates: string[]): Promise<void> {
+    try {
+      for (let round = 0; round < MAX_EVICTION_ROUNDS && candidates.length > 0; round++) {
+        const names = candidates.filter((_, index) => index % 2 === 0).map(String);
+        const picked = names.flatMap((name, index) => [name, String(candidates[2 * index + 1]), channelKeys(this.options.prefix, name).live]);
+        const args = [String(this.options.historyMaxBytes), channel, String(BUDGET_BATCH), ...picked];
+        const [over, changed, next] = (await evictScript.run(this.commands, this.budgetScriptKeys(names), args)) as [number, number, string[]?];
+        if (over !== 1 || !next) return;
+        // Nothing could go and the same channels come first: only the publishing channel's seq and epoch are left.
+        if (changed === 0 && next.map(String).join("\n") === candidates.map(String).join("\n")) return;
+        candidates = next;
+      }
+    } catch (error) {
+      // The publication itself is committed: failing it now would have the client publish it again.
+      // The same for a meta just created: the seq and epoch it returns hold.
+      this.logger.warn("dropping history over HISTORY_MAX_BYTES failed; the next publication or new channel tries again", { error });
+    }
+  }
+
+  private async sweepBatches(): Promise<number> {
+    const ttl = String(this.options.historyTtlS);
+    let removed = 0;
+    for (let batch = 0; batch < MAX_SWEEP_BATCHES; batch++) {
+      const channels = ((await expiryCandidatesScript.run(this.commands, [this.budget[1]!], [ttl, String(BUDGET_BATCH)])) as unknown[]).map(String);
+      if (channels.length === 0) break;
+      removed += Number(await expireScript.run(this.commands, this.budgetScriptKeys(channels), [ttl, ...channels]));
+      if (channels.length < BUDGET_BATCH) break;
+    }
+    return removed;
   }
 
   private receive(channel: string, message: string): void {

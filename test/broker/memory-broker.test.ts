@@ -1,8 +1,10 @@
 // The in-memory engine's bounds: history size, byte budget and idle expiry, each visible as recovery refused.
 
 import { expect, test } from "bun:test";
+import { memoryChannelCost, publicationCost } from "../../src/broker/history-cost.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
 import { describeBrokerContract } from "./broker.contract.ts";
+import { describeHistoryBudgetContract } from "./history-budget.contract.ts";
 
 const make = (options: Partial<ConstructorParameters<typeof MemoryBroker>[0]> = {}) =>
   new MemoryBroker({ historySize: 3, historyTtlS: 60, historyMaxBytes: 1_000_000, historyMaxChannels: 1000, ...options });
@@ -14,6 +16,11 @@ describeBrokerContract(
     return { broker, cleanup: () => broker.close() };
   },
 );
+
+describeHistoryBudgetContract("MemoryBroker", async (options) => {
+  const broker = make(options);
+  return { broker, channelCost: memoryChannelCost, historyBytes: async () => broker.historyBytes, cleanup: () => broker.close() };
+});
 
 test("seq is gapless per channel and history keeps the last HISTORY_SIZE", async () => {
   const broker = make();
@@ -31,7 +38,8 @@ test("seq is gapless per channel and history keeps the last HISTORY_SIZE", async
 });
 
 test("the byte budget drops the least recently published histories first", async () => {
-  const broker = make({ historySize: 100, historyMaxBytes: 100 });
+  // Room for one of the two channels.
+  const broker = make({ historySize: 100, historyMaxBytes: memoryChannelCost("old") + publicationCost("old", "x".repeat(60), undefined) + 50 });
   await broker.publish("old", "x".repeat(60));
   await broker.publish("new", "y".repeat(60));
   const old = await broker.state("old");
