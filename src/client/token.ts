@@ -3,18 +3,24 @@
 
 import { AgentwireError, ClientErrorCode } from "./errors.ts";
 
-/** The token's `exp` claim (seconds since epoch), or undefined when it has none or is not a JWT. */
-export function tokenExpiry(token: string): number | undefined {
+/** A JWT's payload claims, decoded without verifying the signature (the server verifies); undefined when it is not a JWT. */
+export function unverifiedClaims(token: string): Record<string, unknown> | undefined {
   const part = token.split(".")[1];
   if (!part) return undefined;
   try {
     const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
     const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes)) as { exp?: unknown };
-    return typeof claims.exp === "number" && Number.isFinite(claims.exp) ? claims.exp : undefined;
+    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof claims === "object" && claims !== null ? (claims as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The token's `exp` claim (seconds since epoch), or undefined when it has none or is not a JWT. */
+export function tokenExpiry(token: string): number | undefined {
+  const exp = unverifiedClaims(token)?.exp;
+  return typeof exp === "number" && Number.isFinite(exp) ? exp : undefined;
 }
 
 /**

@@ -130,8 +130,8 @@ export const RunEventFrame = Type.Object({
 });
 export type RunEventFrame = Static<typeof RunEventFrame>;
 
-/** Every frame the server sends. */
-export const ServerFrame = Type.Union([
+/** Every frame the server sends, by name: each frame matches exactly one of them. */
+export const ServerFrameSchemas = {
   ConnectedFrame,
   PongFrame,
   ShutdownFrame,
@@ -141,7 +141,10 @@ export const ServerFrame = Type.Union([
   ChatFrame,
   ErrorFrame,
   PublicationFrame,
-]);
+} as const;
+
+/** Every frame the server sends. */
+export const ServerFrame = Type.Union(Object.values(ServerFrameSchemas));
 export type ServerFrame = Static<typeof ServerFrame>;
 
 /** What every server frame has in common, all a client needs to check before routing it. */

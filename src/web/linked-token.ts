@@ -1,18 +1,12 @@
 // A token that arrives in a link (`/#token=...`). Anyone can send such a link, so one that would
 // switch the page to another account is used only once the user agrees (no login CSRF).
 
+import { unverifiedClaims } from "../client/token.ts";
+
 /** The token's `sub`, read without verifying it: only to tell the user whose token it is. */
 export function subjectOf(token: string): string | undefined {
-  const part = token.split(".")[1];
-  if (!part) return undefined;
-  try {
-    const base64 = part.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(part.length / 4) * 4, "=");
-    const bytes = Uint8Array.from(atob(base64), (character) => character.charCodeAt(0));
-    const claims = JSON.parse(new TextDecoder().decode(bytes)) as { sub?: unknown };
-    return typeof claims.sub === "string" && claims.sub !== "" ? claims.sub : undefined;
-  } catch {
-    return undefined;
-  }
+  const sub = unverifiedClaims(token)?.sub;
+  return typeof sub === "string" && sub !== "" ? sub : undefined;
 }
 
 /**

@@ -6,40 +6,22 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
 import {
-  ChatFrame,
-  ConnectedFrame,
-  ErrorFrame,
   ErrorPayload,
-  PongFrame,
-  PublicationFrame,
-  PublishedFrame,
   PublishResult,
   RunAccepted,
   RunEventFrame,
   ServerFrame,
-  ShutdownFrame,
-  SubscribedFrame,
   ThreadList,
   ThreadSnapshot,
   ThreadView,
-  UnsubscribedFrame,
+  ServerFrameSchemas,
 } from "../../src/protocol/index.ts";
 import { errorResponse, textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { collectRun, send, shape, startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { TestClient, type Frame } from "../helpers/ws-client.ts";
 
-const FRAME_SCHEMAS: Record<string, TSchema> = {
-  ConnectedFrame,
-  PongFrame,
-  ShutdownFrame,
-  PublishedFrame,
-  SubscribedFrame,
-  UnsubscribedFrame,
-  ChatFrame,
-  ErrorFrame,
-  PublicationFrame,
-};
+const FRAME_SCHEMAS: Record<string, TSchema> = ServerFrameSchemas;
 
 /** Where `value` fails `schema`, as `path: message` lines; empty when it matches. */
 function failures(schema: TSchema, value: unknown): string[] {
