@@ -109,18 +109,28 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const tokens = createTokenService(secret);
   // Every use of storage goes through the guard: a database out of reach reaches clients as `unavailable`.
   const storage = guardStorage(parts.storage ?? (await openStorage(config)));
-  // The embedded database belongs to this process alone, so whatever is unfinished was cut off by
-  // its previous run; a shared database is reaped by lease expiry instead (below).
-  if (storage.dialect === "sqlite") {
-    const interrupted = await storage.interruptUnfinished();
-    if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
-  }
   const { broker, controlBus } = parts.broker
     ? { broker: parts.broker, controlBus: parts.controlBus ?? new LocalControlBus(nodeId) }
     : await openEngine(config, nodeId, logger);
+  // A node alone runs every run there is, so whatever storage holds unfinished was cut off by its
+  // previous process; among several nodes a run may still be going on elsewhere: reaped by lease expiry (below).
+  if (controlBus.singleNode) {
+    const interrupted = await storage.interruptUnfinished();
+    if (interrupted > 0) logger.warn("marked messages cut off by a previous stop as interrupted", { count: interrupted });
+  }
 
   const registry = new Registry();
   const metrics = createGatewayMetrics(registry);
+  const model = parts.model ?? createModel(config, logger);
+  if (model.name === "demo") {
+    logger.warn("no model provider configured: runs use the built-in demo model. Set OPENAI_API_KEY (and OPENAI_BASE_URL, AGENT_MODEL for other providers) to use a real one");
+  }
+  // Run events count as publications, as those of clients do in Gateway.publish.
+  const publish = (channel: string, payload: string) => {
+    metrics.publications.inc();
+    return broker.publish(channel, payload);
+  };
+  const agent = new AgentService({ config, storage, model, tools: defaultToolRegistry(), logger, controlBus, publish });
   let server: Server<unknown> | undefined;
   const gateway = new Gateway({
     config,
@@ -136,14 +146,9 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     fanout: { publish: (topic, text) => server?.publish(topic, text) ?? 0 },
     logger,
     metrics,
+    chat: agent,
   });
-  const model = parts.model ?? createModel(config, logger);
-  if (model.name === "demo") {
-    logger.warn("no model provider configured: runs use the built-in demo model. Set OPENAI_API_KEY (and OPENAI_BASE_URL, AGENT_MODEL for other providers) to use a real one");
-  }
-  const agent = new AgentService({ config, storage, gateway, model, tools: defaultToolRegistry(), logger, controlBus });
-  gateway.chat = agent;
-  if (storage.dialect !== "sqlite") await agent.leases.reap();
+  if (!controlBus.singleNode) await agent.leases.reap();
 
   const elysia = new Elysia({
     serve: {

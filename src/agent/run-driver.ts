@@ -8,8 +8,11 @@ import type { Storage } from "../storage/storage.ts";
 import type { FinalStep, RunStep } from "./run.ts";
 import { RunState } from "./run-state.ts";
 
+/** Publishes a run event on a thread channel; the agent is given one and knows no gateway. */
+export type Publish = (channel: string, payload: string) => Promise<Publication>;
+
 export interface RunDriverDeps {
-  publish(channel: string, payload: string): Promise<Publication>;
+  publish: Publish;
   storage: Storage;
   logger: Logger;
   coalesceMs: number;

@@ -2,7 +2,9 @@
 // `interrupted` and their thread's watchers get a final event.
 
 import type { Logger } from "../observability/log.ts";
+import { threadChannel, type RunEventPayload } from "../protocol/index.ts";
 import type { Message, Storage } from "../storage/storage.ts";
+import type { Publish } from "./run-driver.ts";
 
 export interface RunLeasesDeps {
   nodeId: string;
@@ -10,7 +12,7 @@ export interface RunLeasesDeps {
   logger: Logger;
   leaseTtlMs: number;
   /** Publishes the final event of a reaped run (its node can no longer do it). */
-  onReaped(message: Message): Promise<void>;
+  publish: Publish;
   /** Whether this node has runs whose leases need renewing. */
   hasRuns(): boolean;
 }
@@ -46,7 +48,7 @@ export class RunLeases {
       const reaped = await this.deps.storage.reapExpiredRuns(new Date());
       for (const message of reaped) {
         this.deps.logger.warn("reaped a run whose node stopped renewing its lease", { message_id: message.id, thread_id: message.threadId, node: message.nodeId });
-        await this.deps.onReaped(message).catch((error) => this.deps.logger.warn("could not publish the end of a reaped run", { message_id: message.id, error }));
+        await this.announce(message).catch((error) => this.deps.logger.warn("could not publish the end of a reaped run", { message_id: message.id, error }));
       }
       return reaped.length;
     } catch (error) {
@@ -55,6 +57,23 @@ export class RunLeases {
     } finally {
       this.reaping = false;
     }
+  }
+
+  /** The final event of a run whose node died, published in its stead (docs/protocol.md section 9.6). */
+  private async announce(message: Message): Promise<void> {
+    const error = { message: "the node running this answer stopped before it finished", details: { kind: "node_lost" } };
+    const payload: RunEventPayload = {
+      type: "error",
+      status: "error",
+      message: error.message,
+      timestamp: Date.now() / 1000,
+      final_message: true,
+      message_id: message.id,
+      thread_id: message.threadId,
+      error_details: error.details,
+    };
+    await this.deps.storage.updateMessage(message.id, { error });
+    await this.deps.publish(threadChannel(message.threadId), JSON.stringify(payload));
   }
 
   stop(): void {

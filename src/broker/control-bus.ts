@@ -1,20 +1,24 @@
 // Requests between nodes: a run lives on the node that accepted it, and stop/approve/reject sent to
 // any other node are forwarded to it here. The in-process bus serves a single node.
 
-import { ErrorCode, ProtocolError } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from "../protocol/index.ts";
 
-export type ControlMessage = Record<string, unknown>;
-export type ControlHandler = (message: ControlMessage) => Promise<ControlMessage>;
+export type ControlHandler = (request: ControlRequest) => Promise<ControlReply>;
 
 export interface ControlBus {
   /** This node's id, stored with the runs it executes. */
   readonly nodeId: string;
   /**
-   * Sends `message` to node `nodeId` and resolves with its handler's answer. A handler that throws a
+   * Whether this node is the only one (no bus to other nodes): then every unfinished run in storage was
+   * cut off by this node's previous process; with other nodes they may still be running there.
+   */
+  readonly singleNode: boolean;
+  /**
+   * Sends `request` to node `nodeId` and resolves with its handler's answer. A handler that throws a
    * ProtocolError is re-thrown here with the same code; no answer within `timeoutMs` (node gone,
    * broker down) rejects with `unavailable`.
    */
-  request(nodeId: string, message: ControlMessage, timeoutMs: number): Promise<ControlMessage>;
+  request(nodeId: string, request: ControlRequest, timeoutMs: number): Promise<ControlReply>;
   /** The one handler for requests addressed to this node. */
   onRequest(handler: ControlHandler): void;
   close(): Promise<void>;
@@ -22,13 +26,14 @@ export interface ControlBus {
 
 /** The single-node bus: requests to this node run in process; there is no other node to reach. */
 export class LocalControlBus implements ControlBus {
+  readonly singleNode = true;
   private handler: ControlHandler | undefined;
 
   constructor(readonly nodeId: string) {}
 
-  async request(nodeId: string, message: ControlMessage): Promise<ControlMessage> {
+  async request(nodeId: string, request: ControlRequest): Promise<ControlReply> {
     if (nodeId !== this.nodeId || !this.handler) throw new ProtocolError(ErrorCode.unavailable, `node ${nodeId} cannot be reached`);
-    return this.handler(message);
+    return this.handler(request);
   }
 
   onRequest(handler: ControlHandler): void {

@@ -1,8 +1,17 @@
 // Requests between nodes over Redis pub/sub: each node listens on its own channel and answers there.
 
 import { createLogger, type Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError } from "../protocol/index.ts";
-import type { ControlBus, ControlHandler, ControlMessage } from "./control-bus.ts";
+import {
+  ErrorCode,
+  ProtocolError,
+  controlReply,
+  controlRequest,
+  decodeControlEnvelope,
+  type ControlEnvelope,
+  type ControlReply,
+  type ControlRequest,
+} from "../protocol/index.ts";
+import type { ControlBus, ControlHandler } from "./control-bus.ts";
 import type { RedisBroker } from "./redis-broker.ts";
 import { RedisConnection, asUnavailable } from "./redis-connection.ts";
 import { RedisSubscriber } from "./redis-subscriber.ts";
@@ -21,13 +30,15 @@ export type RedisControlBusOptions = {
   | { url: string; commandTimeoutMs?: number }
 );
 
+/** An envelope as sent: the bodies typed (received ones are checked against the schema first). */
 type Envelope =
-  | { type: "request"; id: string; from: string; message: ControlMessage }
-  | { type: "answer"; id: string; message: ControlMessage }
+  | { type: "request"; id: string; from: string; message: ControlRequest }
+  | { type: "answer"; id: string; message: ControlReply }
   | { type: "error"; id: string; code: string; message: string };
 
 interface PendingRequest {
-  resolve(message: ControlMessage): void;
+  nodeId: string;
+  resolve(reply: ControlReply): void;
   reject(error: Error): void;
   timer: Timer;
 }
@@ -39,6 +50,7 @@ export function nodeChannel(prefix: string, nodeId: string): string {
 }
 
 export class RedisControlBus implements ControlBus {
+  readonly singleNode = false;
   private handler: ControlHandler | undefined;
   private readonly pending = new Map<string, PendingRequest>();
 
@@ -76,15 +88,15 @@ export class RedisControlBus implements ControlBus {
     return bus;
   }
 
-  request(nodeId: string, message: ControlMessage, timeoutMs: number): Promise<ControlMessage> {
+  request(nodeId: string, request: ControlRequest, timeoutMs: number): Promise<ControlReply> {
     const id = crypto.randomUUID();
-    return new Promise<ControlMessage>((resolve, reject) => {
+    return new Promise<ControlReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         reject(new ProtocolError(ErrorCode.unavailable, `node ${nodeId} did not answer within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.send(nodeId, { type: "request", id, from: this.nodeId, message }).catch((error) => {
+      this.pending.set(id, { nodeId, resolve, reject, timer });
+      this.send(nodeId, { type: "request", id, from: this.nodeId, message: request }).catch((error) => {
         this.settle(id)?.reject(asUnavailable(error));
       });
     });
@@ -119,27 +131,41 @@ export class RedisControlBus implements ControlBus {
     return pending;
   }
 
+  /** Every message on this node's channel, checked against the schema (docs/protocol.md section 9.6). */
   private receive(text: string): void {
-    let envelope: Envelope;
+    let envelope: ControlEnvelope;
     try {
-      envelope = JSON.parse(text) as Envelope;
+      envelope = decodeControlEnvelope(text);
     } catch (error) {
-      this.logger.warn("ignored a malformed control message", { error });
+      // Without a well-formed id and sender there is no one to answer: the requester runs into its timeout.
+      this.logger.warn("ignored a malformed control message", { error, details: (error as ProtocolError).details });
       return;
     }
     if (envelope.type === "request") void this.answer(envelope);
-    else if (envelope.type === "answer") this.settle(envelope.id)?.resolve(envelope.message);
-    else if (envelope.type === "error") {
+    else if (envelope.type === "answer") this.resolve(envelope.id, envelope.message);
+    else {
       const code = knownCodes.has(envelope.code) ? (envelope.code as ErrorCode) : ErrorCode.internal;
       this.settle(envelope.id)?.reject(new ProtocolError(code, envelope.message));
     }
   }
 
-  private async answer(request: Extract<Envelope, { type: "request" }>): Promise<void> {
+  private resolve(id: string, message: unknown): void {
+    const pending = this.settle(id);
+    if (!pending) return;
+    try {
+      pending.resolve(controlReply(message));
+    } catch (error) {
+      // The other node answered something this node cannot read: a server fault, not the caller's.
+      this.logger.warn("refused a malformed control answer", { from: pending.nodeId, error, details: (error as ProtocolError).details });
+      pending.reject(new ProtocolError(ErrorCode.internal, "internal server error", undefined, { cause: error }));
+    }
+  }
+
+  private async answer(request: Extract<ControlEnvelope, { type: "request" }>): Promise<void> {
     let reply: Envelope;
     try {
       if (!this.handler) throw new ProtocolError(ErrorCode.unavailable, `node ${this.nodeId} takes no control requests`);
-      reply = { type: "answer", id: request.id, message: await this.handler(request.message) };
+      reply = { type: "answer", id: request.id, message: await this.handler(this.checked(request)) };
     } catch (error) {
       if (error instanceof ProtocolError) reply = { type: "error", id: request.id, code: error.code, message: error.message };
       else {
@@ -150,5 +176,15 @@ export class RedisControlBus implements ControlBus {
     }
     // An answer that cannot be sent leaves the requester to its timeout.
     await this.send(request.from, reply).catch((error) => this.logger.warn("could not answer a control request", { from: request.from, error }));
+  }
+
+  /** The request's body; a malformed one is logged and refused with `invalid_message`. */
+  private checked(request: Extract<ControlEnvelope, { type: "request" }>): ControlRequest {
+    try {
+      return controlRequest(request.message);
+    } catch (error) {
+      this.logger.warn("refused a malformed control request", { from: request.from, error, details: (error as ProtocolError).details });
+      throw error;
+    }
   }
 }

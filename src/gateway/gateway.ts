@@ -14,8 +14,10 @@ import {
   publicationFrame,
   shutdownFrame,
   subscribedFrame,
+  type ChatAck,
   type ChatPayload,
 } from "../protocol/index.ts";
+import { callerOf, type Caller } from "./caller.ts";
 import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
@@ -35,9 +37,9 @@ export type GatewayConfig = Pick<
   | "authTimeoutS"
 >;
 
-/** Handles `chat` frames; answers with the ack payload or throws a ProtocolError. Filled by the agent service. */
+/** Handles `chat` frames; answers with the ack or throws a ProtocolError. The agent service is one. */
 export interface ChatHandler {
-  handle(session: Session, payload: ChatPayload): Promise<Record<string, unknown>>;
+  handle(caller: Caller, payload: ChatPayload): Promise<ChatAck>;
 }
 
 export interface GatewayDeps {
@@ -91,7 +93,7 @@ export class Gateway {
   readonly threadOwner: ThreadOwnerLookup;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
-  chat: ChatHandler | undefined;
+  readonly chat: ChatHandler | undefined;
   private readonly broker: Broker;
   private readonly fanout: Fanout;
   private readonly sessions = new Map<string, Session>();
@@ -254,7 +256,7 @@ export class Gateway {
 
   async handleChat(session: Session, payload: ChatPayload, id: string | undefined): Promise<void> {
     if (!this.chat) throw new ProtocolError(ErrorCode.unavailable, "the agent service is not enabled on this server");
-    const ack = await this.chat.handle(session, payload);
+    const ack = await this.chat.handle(callerOf(this, session), payload);
     session.send(chatFrame(ack, id));
   }
 

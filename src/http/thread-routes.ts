@@ -109,7 +109,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       async ({ request, params, set }) => {
         const { principal } = await ownThread(request.headers.get("authorization"), params.id);
         const body = matching(SendMessageBody, await readJsonBody(request, { maxBytes }));
-        const accepted = await agent.startRun({ userId: principal.sub, threadId: params.id, content: body.content, useReasoning: body.use_reasoning });
+        const accepted = await agent.startRun({ caller: { userId: principal.sub }, threadId: params.id, content: body.content, useReasoning: body.use_reasoning });
         set.status = 202;
         return accepted;
       },
@@ -123,7 +123,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       "/threads/:id",
       async ({ request, params, set }) => {
         await ownThread(request.headers.get("authorization"), params.id);
-        await agent.stopThread(params.id);
+        await agent.control.stopThread(params.id);
         await storage.deleteThread(params.id);
         set.status = 204;
         return "";

@@ -75,10 +75,7 @@ export function publicationFrame(channel: string, seq: number, payloadJson: stri
   return ('{"channel":' + JSON.stringify(channel) + ',"seq":' + seq + ',"payload":' + payloadJson + "}") as FrameText<PublicationFrame>;
 }
 
-/**
- * `payload` is the ChatAck the agent answered; typed as a record here because the gateway's ChatHandler
- * still returns one.
- */
-export function chatFrame(payload: ChatAck | Record<string, unknown>, id?: string): FrameText<ChatFrame> {
-  return encode<ChatFrame>("chat", id, payload as ChatAck);
+/** The answer to a `chat` frame: the ack the agent returned. */
+export function chatFrame(payload: ChatAck, id?: string): FrameText<ChatFrame> {
+  return encode<ChatFrame>("chat", id, payload);
 }

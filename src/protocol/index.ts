@@ -2,6 +2,7 @@
 
 export * from "./channels.ts";
 export * from "./codes.ts";
+export * from "./control-messages.ts";
 export * from "./decode.ts";
 export * from "./encode.ts";
 export * from "./errors.ts";

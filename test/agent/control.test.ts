@@ -64,6 +64,22 @@ describe("stop", () => {
   });
 });
 
+describe("stopping a thread's run (for REST)", () => {
+  test("stops the run on the owner's thread, only the named one; not_found for another user, another run or none", async () => {
+    const { control } = harness.server.app.agent;
+    harness.fake.enqueue(slowAnswer());
+    const ack = await send(alice, "stop me by thread");
+    await alice.next((frame) => frame.payload.message_id === ack.message_id && frame.payload.type === "response");
+    // Another user's thread answers as one without a run, so thread ids cannot be probed.
+    await expect(control.stopThreadRun("mallory", ack.thread_id)).rejects.toMatchObject({ code: "not_found" });
+    await expect(control.stopThreadRun("alice", ack.thread_id, "another-message")).rejects.toMatchObject({ code: "not_found" });
+    expect(await control.stopThreadRun("alice", ack.thread_id, ack.message_id)).toBe(ack.message_id);
+    expect((await collectRun(alice, ack.message_id)).at(-1)!.payload).toMatchObject({ type: "response", status: "cancelled" });
+    await expect(control.stopThreadRun("alice", ack.thread_id)).rejects.toMatchObject({ code: "not_found" });
+    await expect(control.stopThreadRun("alice", "no-such-thread")).rejects.toMatchObject({ code: "not_found" });
+  });
+});
+
 describe("approvals", () => {
   test("awaiting_approval is stored and shown over REST; approve goes on with processing and done", async () => {
     harness.fake.enqueue(toolCallResponse([{ id: "calc1", name: "calculator", arguments: { expression: "2^10" } }]), textResponse("1024"));

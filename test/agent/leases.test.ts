@@ -61,6 +61,9 @@ test("stop for a run on a node that cannot be reached is unavailable, for anothe
   expect((await lena.request("chat", { action: "stop", message_id: "elsewhere" })).payload.code).toBe("unavailable");
   const other = await connectAs(server.wsUrl, await server.token({ sub: "mike" }));
   expect((await other.request("chat", { action: "stop", message_id: "elsewhere" })).payload.code).toBe("forbidden");
+  const { control } = server.app.agent;
+  await expect(control.stopThreadRun("lena", thread.id)).rejects.toMatchObject({ code: "unavailable" });
+  await expect(control.stopThreadRun("mike", thread.id)).rejects.toMatchObject({ code: "not_found" });
   await storage.updateMessage("elsewhere", { status: "completed" });
   lena.close();
   other.close();

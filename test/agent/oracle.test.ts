@@ -1,5 +1,5 @@
 // No existence oracle: another user's thread answers a send exactly as a thread that does not exist,
-// on the socket and over REST (docs/protocol.md, chat and REST).
+// on the socket and over REST (docs/protocol.md sections 6.1 and 7).
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { textResponse } from "../helpers/fake-openai.ts";

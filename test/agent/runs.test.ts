@@ -1,4 +1,4 @@
-// Agent runs over the socket against the fake OpenAI server: the event sequences of PROTOCOL.md section 6.
+// Agent runs over the socket against the fake OpenAI server: the event sequences of docs/protocol.md section 6.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { errorResponse, textResponse, toolCallResponse, cutResponse } from "../helpers/fake-openai.ts";

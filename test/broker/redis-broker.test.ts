@@ -7,7 +7,7 @@ import { RedisBroker, channelKeys, type RedisBrokerOptions } from "../../src/bro
 import { RedisTimeoutError } from "../../src/broker/redis-connection.ts";
 import { RedisControlBus, nodeChannel } from "../../src/broker/redis-control-bus.ts";
 import { createLogger } from "../../src/observability/log.ts";
-import { ErrorCode, ProtocolError } from "../../src/protocol/index.ts";
+import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from "../../src/protocol/index.ts";
 import { deleteRedisKeys, explainSkip, freePort, randomPrefix, testRedisUrl } from "../helpers/services.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { describeBrokerContract } from "./broker.contract.ts";
@@ -196,44 +196,88 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
   });
 
   describe("control bus", () => {
-    async function buses(): Promise<[RedisControlBus, RedisControlBus]> {
+    const stop = (messageId: string): ControlRequest => ({ action: "stop", userId: "una", messageId });
+
+    /** Two nodes' buses, logging together; node-b refuses "refuse", fails on "crash", answers garbled to "garbled". */
+    async function buses() {
       const [a, b] = await nodes(2);
-      const busA = await RedisControlBus.connect({ nodeId: "node-a", prefix: a!.prefix, broker: a! });
-      const busB = await RedisControlBus.connect({ nodeId: "node-b", prefix: b!.prefix, broker: b! });
+      const logs: Record<string, unknown>[] = [];
+      const logger = createLogger("warn", (line) => logs.push(JSON.parse(line)));
+      const busA = await RedisControlBus.connect({ nodeId: "node-a", prefix: a!.prefix, broker: a!, logger });
+      const busB = await RedisControlBus.connect({ nodeId: "node-b", prefix: b!.prefix, broker: b!, logger });
       cleanups.push(() => busA.close(), () => busB.close());
-      busB.onRequest(async (message) => {
-        if (message.refuse) throw new ProtocolError(ErrorCode.forbidden, "not yours");
-        if (message.crash) throw new Error("secret detail");
-        return { echo: message.value, answeredBy: busB.nodeId };
+      const received: ControlRequest[] = [];
+      busB.onRequest(async (request) => {
+        received.push(request);
+        if (request.messageId === "refuse") throw new ProtocolError(ErrorCode.forbidden, "not yours");
+        if (request.messageId === "crash") throw new Error("secret detail");
+        if (request.messageId === "garbled") return { ok: "yes" } as unknown as ControlReply;
+        return { ok: true };
       });
-      return [busA, busB];
+      return { busA, busB, received, logs, prefix: b!.prefix };
     }
 
     test("a request reaches the other node and its answer comes back", async () => {
-      const [busA] = await buses();
-      expect(await busA.request("node-b", { value: 42 }, 2000)).toEqual({ echo: 42, answeredBy: "node-b" });
-      const answers = await Promise.all(Array.from({ length: 20 }, (_, value) => busA.request("node-b", { value }, 2000)));
-      expect(answers.map((answer) => answer.echo)).toEqual(Array.from({ length: 20 }, (_, value) => value));
+      const { busA, received } = await buses();
+      expect(busA.singleNode).toBe(false);
+      expect(await busA.request("node-b", stop("m1"), 2000)).toEqual({ ok: true });
+      const decide: ControlRequest = { action: "decide", userId: "una", messageId: "m2", callId: "c1", approved: false, reason: "not now" };
+      expect(await busA.request("node-b", decide, 2000)).toEqual({ ok: true });
+      expect(received).toEqual([stop("m1"), decide]);
+      const ids = Array.from({ length: 20 }, (_, index) => `m${index}`);
+      const answers = await Promise.all(ids.map((id) => busA.request("node-b", stop(id), 2000)));
+      expect(answers).toEqual(ids.map(() => ({ ok: true })));
+      expect(received.slice(2).map((request) => request.messageId)).toEqual(ids);
     });
 
     test("a ProtocolError thrown by the handler is re-thrown with its code; anything else as internal", async () => {
-      const [busA] = await buses();
-      const refused = await rejection(busA.request("node-b", { refuse: true }, 2000));
+      const { busA } = await buses();
+      const refused = await rejection(busA.request("node-b", stop("refuse"), 2000));
       expect(refused).toBeInstanceOf(ProtocolError);
       expect(refused).toMatchObject({ code: ErrorCode.forbidden, message: "not yours" });
-      const crashed = await rejection(busA.request("node-b", { crash: true }, 2000));
+      const crashed = await rejection(busA.request("node-b", stop("crash"), 2000));
       expect(crashed).toMatchObject({ code: ErrorCode.internal });
       expect((crashed as Error).message).not.toContain("secret");
     });
 
+    test("a request that does not match the schema is refused with invalid_message and logged, never handled", async () => {
+      const { busA, received, logs } = await buses();
+      const malformed = { action: "stop", userId: "una" } as unknown as ControlRequest;
+      const refused = await rejection(busA.request("node-b", malformed, 2000));
+      expect(refused).toBeInstanceOf(ProtocolError);
+      expect(refused).toMatchObject({ code: ErrorCode.invalidMessage, message: "control request does not match the protocol" });
+      expect(received).toEqual([]);
+      expect(logs).toContainEqual(expect.objectContaining({ msg: "refused a malformed control request", from: "node-a", details: ["/messageId"] }));
+      expect(await busA.request("node-b", stop("m1"), 2000)).toEqual({ ok: true });
+    });
+
+    test("a malformed answer is internal to the requester and logged", async () => {
+      const { busA, logs } = await buses();
+      const garbled = await rejection(busA.request("node-b", stop("garbled"), 2000));
+      expect(garbled).toMatchObject({ code: ErrorCode.internal, message: "internal server error" });
+      expect(logs).toContainEqual(expect.objectContaining({ msg: "refused a malformed control answer", from: "node-b", details: ["/ok"] }));
+    });
+
+    test("messages that are not control envelopes are logged and dropped; the node keeps answering", async () => {
+      const { busA, logs, prefix } = await buses();
+      const client = new RedisClient(url);
+      await client.connect();
+      for (const text of ["not json", '{"type":"request","id":"r1"}', '{"type":"answer"}', JSON.stringify([1, 2])]) {
+        await client.send("PUBLISH", [nodeChannel(prefix, "node-b"), text]);
+      }
+      client.close();
+      await waitFor(() => logs.filter((line) => line.msg === "ignored a malformed control message").length === 4, "the four messages logged");
+      expect(await busA.request("node-b", stop("m1"), 2000)).toEqual({ ok: true });
+    });
+
     test("no answer within the timeout, as from a node that is gone, is unavailable", async () => {
-      const [busA, busB] = await buses();
+      const { busA, busB } = await buses();
       // The request's own timer gave up on it: only that timer says "did not answer within".
-      const nowhere = await rejection(busA.request("node-nowhere", {}, 300));
+      const nowhere = await rejection(busA.request("node-nowhere", stop("m"), 300));
       expect(nowhere).toBeInstanceOf(ProtocolError);
       expect(nowhere).toMatchObject({ code: ErrorCode.unavailable, message: "node node-nowhere did not answer within 300 ms" });
       await busB.close();
-      expect(await rejection(busA.request("node-b", { value: 1 }, 300))).toMatchObject({
+      expect(await rejection(busA.request("node-b", stop("m1"), 300))).toMatchObject({
         code: ErrorCode.unavailable,
         message: "node node-b did not answer within 300 ms",
       });
@@ -244,7 +288,7 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
     const [a, b] = await nodes(2);
     const bus = await RedisControlBus.connect({ nodeId: "node-b", prefix: b!.prefix, broker: b! });
     cleanups.push(() => bus.close());
-    bus.onRequest(async () => ({ ok: true }));
+    bus.onRequest(async () => ({ ok: true }) as const);
     const received = collect(b!);
     await b!.listen("kept");
     await b!.publish("kept", '{"before":true}');
@@ -265,7 +309,7 @@ describe.skipIf(!redisUrl)("RedisBroker", () => {
     // The node channel of the control bus came back too.
     const otherBus = await RedisControlBus.connect({ nodeId: "node-a", prefix: a!.prefix, broker: a! });
     cleanups.push(() => otherBus.close());
-    expect(await otherBus.request("node-b", {}, 2000)).toEqual({ ok: true });
+    expect(await otherBus.request("node-b", { action: "stop", userId: "una", messageId: "m" }, 2000)).toEqual({ ok: true });
   });
 
   describe("outage", () => {

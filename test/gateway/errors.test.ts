@@ -1,7 +1,8 @@
-// Every error code of PROTOCOL.md section 8 as a client sees it, and what reaches the log instead.
+// Every error code of docs/protocol.md section 8.2 as a client sees it, and what reaches the log instead.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ErrorCode, ProtocolError } from "../../src/protocol/index.ts";
+import type { ChatHandler } from "../../src/gateway/gateway.ts";
 import type { Storage } from "../../src/storage/storage.ts";
 import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
@@ -74,25 +75,28 @@ describe("frames the protocol refuses", () => {
 });
 
 describe("errors from services behind the socket", () => {
+  // The gateway's chat handler is fixed when it is built; these tests put a stand-in in its place.
+  const setChat = (handler: ChatHandler | undefined) => ((server.app.gateway as { chat: ChatHandler | undefined }).chat = handler);
+
   test("chat without the agent service is unavailable", async () => {
     const agent = server.app.gateway.chat;
-    server.app.gateway.chat = undefined;
+    setChat(undefined);
     try {
       const reply = await client.request("chat", { action: "send", content: "hi" });
       expect(reply.payload.code).toBe("unavailable");
     } finally {
-      server.app.gateway.chat = agent;
+      setChat(agent);
     }
   });
 
   test("coded errors pass through; unknown failures become internal, logged with the connection id", async () => {
     const connected = await connectAs(server.wsUrl, await server.token({ sub: "una" }));
     let next: unknown = new ProtocolError(ErrorCode.notFound, "no such run");
-    server.app.gateway.chat = {
+    setChat({
       async handle() {
         throw next;
       },
-    };
+    });
     try {
       expect((await connected.request("chat", { action: "stop", message_id: "m" })).payload).toEqual({ code: "not_found", message: "no such run" });
       next = new ProtocolError(ErrorCode.conflict, "a run is already active on this thread");
@@ -108,7 +112,7 @@ describe("errors from services behind the socket", () => {
       // The connection keeps serving.
       await connected.barrier();
     } finally {
-      server.app.gateway.chat = server.app.agent;
+      setChat(server.app.agent);
       connected.close();
     }
   });

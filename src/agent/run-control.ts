@@ -1,0 +1,105 @@
+// Stops runs and decides their tool calls waiting for approval: here when this node runs them, else on
+// the node that does, over the control bus (docs/protocol.md sections 6.3 and 9.6).
+
+import type { ControlBus } from "../broker/control-bus.ts";
+import type { Logger } from "../observability/log.ts";
+import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from "../protocol/index.ts";
+import type { Message, Storage } from "../storage/storage.ts";
+import type { ApprovalDecision } from "./run.ts";
+import type { RunRegistry } from "./run-registry.ts";
+
+// How long a request to the node running a run may take before it counts as unreachable.
+const CONTROL_TIMEOUT_MS = 5000;
+
+const unfinished = (message: Message) => message.status === "streaming" || message.status === "awaiting_approval";
+
+export interface RunControlDeps {
+  runs: RunRegistry;
+  storage: Storage;
+  controlBus: ControlBus;
+  logger: Logger;
+}
+
+export class RunControl {
+  constructor(private readonly deps: RunControlDeps) {
+    deps.controlBus.onRequest((request) => this.onRequest(request));
+  }
+
+  /** Stops a run wherever it runs: `not_found` for an unknown or finished run, `forbidden` for another user's. */
+  async stop(userId: string, messageId: string): Promise<void> {
+    if (this.deps.runs.get(messageId)) return this.stopHere(userId, messageId);
+    const nodeId = await this.remoteNode(userId, messageId);
+    await this.deps.controlBus.request(nodeId, { action: "stop", userId, messageId }, CONTROL_TIMEOUT_MS);
+  }
+
+  /** Approves or rejects a tool call waiting for approval, wherever its run is; errors as for stop, and `not_found` for no such call. */
+  async decide(userId: string, messageId: string, callId: string, decision: ApprovalDecision): Promise<void> {
+    if (this.deps.runs.get(messageId)) return this.decideHere(userId, messageId, callId, decision);
+    const nodeId = await this.remoteNode(userId, messageId);
+    await this.deps.controlBus.request(nodeId, { action: "decide", userId, messageId, callId, ...decision }, CONTROL_TIMEOUT_MS);
+  }
+
+  /**
+   * Stops the run active on the user's thread, only that of `messageId` when given, and returns its
+   * message id. `not_found` alike when there is none and when the thread is not the user's, so thread ids
+   * cannot be probed.
+   */
+  async stopThreadRun(userId: string, threadId: string, messageId?: string): Promise<string> {
+    const local = this.deps.runs.onThread(threadId);
+    const active = local ? { id: local.messageId, ownerId: local.ownerId } : await this.activeMessage(threadId);
+    if (!active || active.ownerId !== userId || (messageId !== undefined && active.id !== messageId)) {
+      throw new ProtocolError(ErrorCode.notFound, `no active run on thread ${threadId}`);
+    }
+    await this.stop(userId, active.id);
+    return active.id;
+  }
+
+  /** Stops the thread's run, if any, on whichever node, and waits (boundedly) for it to end: before the thread is deleted. */
+  async stopThread(threadId: string): Promise<void> {
+    const local = this.deps.runs.onThread(threadId);
+    if (local) {
+      local.controller.abort();
+      await local.done;
+      return;
+    }
+    const active = await this.activeMessage(threadId);
+    if (!active) return;
+    await this.stop(active.ownerId, active.id).catch((error) => this.deps.logger.warn("could not stop a remote run", { message_id: active.id, error }));
+    const deadline = Date.now() + CONTROL_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const message = await this.deps.storage.getMessage(active.id);
+      if (!message || !unfinished(message)) return;
+      await Bun.sleep(50);
+    }
+  }
+
+  private async activeMessage(threadId: string): Promise<Message | undefined> {
+    return (await this.deps.storage.listMessages(threadId)).find((message) => message.role === "assistant" && unfinished(message));
+  }
+
+  private stopHere(userId: string, messageId: string): void {
+    this.deps.runs.owned(userId, messageId).controller.abort();
+  }
+
+  private decideHere(userId: string, messageId: string, callId: string, decision: ApprovalDecision): void {
+    const run = this.deps.runs.owned(userId, messageId);
+    if (!run.approvals.decide(callId, decision)) throw new ProtocolError(ErrorCode.notFound, `no tool call ${callId} is waiting for approval`);
+  }
+
+  /** The node running a run this node does not have; not_found or forbidden as for a local one. */
+  private async remoteNode(userId: string, messageId: string): Promise<string> {
+    const message = await this.deps.storage.getMessage(messageId);
+    if (!message || !unfinished(message) || !message.nodeId || message.nodeId === this.deps.controlBus.nodeId) {
+      throw new ProtocolError(ErrorCode.notFound, `no active run for message ${messageId}`);
+    }
+    if (message.ownerId !== userId) throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
+    return message.nodeId;
+  }
+
+  /** Requests from other nodes for the runs this node executes, checked against the schema by the bus. */
+  private async onRequest(request: ControlRequest): Promise<ControlReply> {
+    if (request.action === "stop") this.stopHere(request.userId, request.messageId);
+    else this.decideHere(request.userId, request.messageId, request.callId, { approved: request.approved, reason: request.reason });
+    return { ok: true };
+  }
+}
