@@ -75,11 +75,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** The environment variable a setting reads, for docs and messages. */
-export const settingVariables = Object.fromEntries(Object.entries(settings).map(([key, s]) => [key, s.env])) as {
-  [K in keyof Settings]: string;
-};
-
 function coerce(schema: TSchema, raw: string): unknown {
   if (schema.type === "array") return raw.split(",").map((item) => item.trim()).filter((item) => item.length > 0);
   if (schema.type === "integer" || schema.type === "number") return raw.trim() === "" ? Number.NaN : Number(raw);

@@ -11,7 +11,7 @@ async function serve(config: Config): Promise<void> {
   const app = await startApp(config);
   if (app.secretGenerated) {
     // A plain user token: no glob claims, so only `user:dev` / `user:dev:*` and dev's own threads
-    // (docs/protocol.md). Anyone who reads the log should not get every channel.
+    // (docs/protocol.md section 3.4). Anyone who reads the log should not get every channel.
     const token = await app.tokens.sign({ sub: "dev" }, 24 * 3600);
     app.logger.info("JWT_SECRET is not set: using the secret generated in DATA_DIR. Dev token for user 'dev' (24h, own channels and threads only):", {
       token,

@@ -30,8 +30,6 @@ export function principalOf(claims: Claims): Principal {
 /** Looks up a thread's owner; undefined when there is no such thread. */
 export type ThreadOwnerLookup = (threadId: string) => Promise<string | undefined>;
 
-export type Permission = "allowed" | "forbidden";
-
 /**
  * May this principal subscribe to the channel? Own namespace and granted globs always;
  * a thread channel when the principal owns the thread. Reserved channels never.

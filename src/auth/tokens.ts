@@ -1,4 +1,4 @@
-// Signing and verifying HS256 tokens with @elysiajs/jwt, plus the claim checks of PROTOCOL.md section 3.
+// Signing and verifying HS256 tokens with @elysiajs/jwt, plus the claim checks of docs/protocol.md section 3.
 
 import { jwt } from "@elysiajs/jwt";
 import { Type } from "@sinclair/typebox";

@@ -4,7 +4,8 @@ import type { Publication } from "./broker.ts";
 import { publicationCost } from "./history-cost.ts";
 
 export class History {
-  // Oldest first from `head`; the slots before it are spent and get cut off once they are half the array.
+  // Oldest first from `head`; the slots before it are spent, and get cut off once there are 64 or more of
+  // them and they make up half the array (or all of it).
   private items: Publication[] = [];
   private head = 0;
   /** What the publications kept cost, by publicationCost. */
@@ -20,8 +21,9 @@ export class History {
   }
 
   /**
-   * Appends, dropping the oldest publications while more than `capacity` or more than `maxBytes` are held;
-   * one that alone is over `maxBytes` is not kept. Returns the change in `bytes`.
+   * Appends, then drops the oldest publications while more than `capacity` are held or they cost more than
+   * `maxBytes`: one that alone costs more than `maxBytes` is not kept, and leaves the history empty. Keeps
+   * nothing when `capacity` is 0. Returns the change in `bytes` (negative when more was dropped than added).
    */
   push(publication: Publication, capacity: number, maxBytes: number): number {
     if (capacity === 0) return 0;

@@ -1,4 +1,4 @@
-// The REST side (docs/protocol.md, "REST"): threads and their messages, with the bearer token and typed errors.
+// The REST side (docs/protocol.md section 7): threads and their messages, with the bearer token and typed errors.
 
 import type { MessageView, ThreadList, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
 import type { RunAccepted } from "../protocol/server-frames.ts";

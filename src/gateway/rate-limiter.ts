@@ -1,4 +1,4 @@
-// Token buckets of docs/protocol.md "Limits and closes": frames per connection with the abuse rules,
+// Token buckets of docs/protocol.md section 8.3: frames per connection with the abuse rules,
 // and publish bytes. A connection's buckets live on the session itself (one object less per
 // connection); the policies are shared.
 
@@ -17,10 +17,6 @@ export interface RateState {
   abuseSince: number;
   lastDropAt: number;
   lastWarnAt: number;
-}
-
-export function initialRateState(policy: RatePolicy, now: number): RateState {
-  return { tokens: policy.burst, refilledAt: now, abuseSince: 0, lastDropAt: -Infinity, lastWarnAt: -Infinity };
 }
 
 /** Take one token for a frame arriving at `now` (ms) and say what to do with it. */

@@ -1,4 +1,4 @@
-// The server-wide request body cap (docs/protocol.md "REST"): a Content-Length over it is refused before routing.
+// The server-wide request body cap (docs/protocol.md section 7.2): a Content-Length over it is refused before routing.
 
 import { Elysia } from "elysia";
 import { httpError } from "./errors.ts";

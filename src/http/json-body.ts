@@ -25,7 +25,7 @@ export function bodyTooLarge(maxBytes: number): ProtocolError {
 }
 
 /**
- * The parsed JSON body (docs/protocol.md "REST"). Call it only once the caller is authenticated: it
+ * The parsed JSON body (docs/protocol.md section 7.2). Call it only once the caller is authenticated: it
  * is what reads the body. Refuses, in this order: a Content-Length over `maxBytes` (413, nothing read),
  * a content type other than `application/json` (415), a body that grows past `maxBytes` while
  * streaming (413, the stream cancelled), an empty body where one is required and text that is not

@@ -25,7 +25,7 @@ export interface RouteDeps {
 }
 
 export function systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }: RouteDeps) {
-  // A publication over HTTP obeys the socket's frame limit (docs/protocol.md "Publishing").
+  // A publication over HTTP obeys the socket's frame limit (docs/protocol.md section 5.2).
   const maxPublishBytes = Math.min(config.maxFrameBytes, config.maxBodyBytes);
   return new Elysia({ name: "system-routes" })
     .get("/healthz", () => ({ status: "ok" }))
@@ -56,7 +56,7 @@ export function systemRoutes({ config, tokens, gateway, broker, storage, registr
         const { channel, payload } = body as PublishBody;
         if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
         const text = JSON.stringify(payload);
-        // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md "Limits").
+        // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md section 8.3).
         gateway.takePublishBytes(principal.sub, Buffer.byteLength(text));
         const publication = await gateway.publish(channel, text);
         return { channel, seq: publication.seq };

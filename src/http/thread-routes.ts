@@ -1,4 +1,4 @@
-// REST beside the socket (docs/protocol.md "REST"): threads and their messages, owner only.
+// REST beside the socket (docs/protocol.md section 7): threads and their messages, owner only.
 
 import type { Static, TSchema } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
@@ -42,7 +42,7 @@ export function messageView(message: Message): MessageView {
 }
 
 const notFound = (threadId: string) => new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
-// No NUL anywhere: PostgreSQL cannot store it, and both dialects refuse it alike (docs/protocol.md "Errors").
+// No NUL anywhere: PostgreSQL cannot store it, and both dialects refuse it alike (docs/protocol.md section 8.2).
 const ThreadParams = t.Object({ id: t.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL }) });
 const bearer = { security: [{ bearerAuth: [] }] };
 const CreateThreadBody = t.Object({ title: t.Optional(t.String({ maxLength: 200, pattern: WITHOUT_NUL })) });

@@ -23,7 +23,7 @@ const queryParameters: [RegExp, string][] = [
   [/\bvalue "[\s\S]*?"(?= is out of range)/, 'value "[redacted]"'],
 ];
 
-/** The message without anything that looks like a query parameter: logs never carry user text (docs/protocol.md, Errors). */
+/** The message without anything that looks like a query parameter: logs never carry user text (docs/protocol.md section 8.2). */
 export function redactQueryParameters(message: string): string {
   let redacted = message;
   for (const [pattern, replacement] of queryParameters) redacted = redacted.replace(pattern, replacement);

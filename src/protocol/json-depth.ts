@@ -2,7 +2,7 @@
 
 /**
  * The deepest nesting of arrays and objects a frame or request body may have (docs/protocol.md
- * "Limits and closes"). Far more than any real payload needs, far less than what overflows the stack
+ * section 8.3). Far more than any real payload needs, far less than what overflows the stack
  * of the recursive code that walks a parsed value (schema checks, stringify).
  */
 export const MAX_JSON_DEPTH = 64;

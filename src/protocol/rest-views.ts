@@ -1,4 +1,4 @@
-// TypeBox schemas of the REST answers (docs/protocol.md, "REST"). `POST /threads/:id/messages` answers
+// TypeBox schemas of the REST answers (docs/protocol.md section 7). `POST /threads/:id/messages` answers
 // RunAccepted and every error is an ErrorPayload, both declared with the frames in server-frames.ts.
 
 import { Type, type Static } from "@sinclair/typebox";

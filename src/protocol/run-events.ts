@@ -1,4 +1,4 @@
-// The payload of every run event published on a `thread:<id>` channel (docs/protocol.md, "Run events").
+// The payload of every run event published on a `thread:<id>` channel (docs/protocol.md section 6.2).
 
 import { Type, type Static } from "@sinclair/typebox";
 import { literalUnion } from "./literal-union.ts";

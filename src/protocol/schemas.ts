@@ -36,8 +36,8 @@ export type UnsubscribePayload = Static<typeof UnsubscribePayload>;
 export const PingPayload = Type.Object({ type: Type.Literal("ping") });
 
 /**
- * Text without NUL (U+0000), which PostgreSQL cannot store: refused alike on every dialect (docs/protocol.md,
- * Errors). One character class, so checking it is linear in the text.
+ * Text without NUL (U+0000), which PostgreSQL cannot store: refused alike on every dialect (docs/protocol.md
+ * section 8.2). One character class, so checking it is linear in the text.
  */
 export const WITHOUT_NUL = "^[^\\u0000]*$";
 

@@ -41,7 +41,7 @@ function isPlainObject(value: object): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
-/** Refuses input the databases cannot hold alike (docs/protocol.md, Errors): text with NUL, on either dialect. */
+/** Refuses input the databases cannot hold alike (docs/protocol.md section 8.2): text with NUL, on either dialect. */
 function refuseNul(text: unknown, path?: string): void {
   if (typeof text === "string" && text.includes(NUL)) {
     throw new ProtocolError(ErrorCode.invalidMessage, "text must not contain the NUL character (U+0000)", path ? [path] : undefined);

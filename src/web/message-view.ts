@@ -47,7 +47,7 @@ export function emptyAssistant(id: string): MessageModel {
   return { id, role: "assistant", status: "streaming", text: "", reasoning: "", tools: new Map(), sources: [], error: undefined };
 }
 
-/** Applies one run event (PROTOCOL.md section 6) to the model. */
+/** Applies one run event (docs/protocol.md section 6.2) to the model. */
 export function apply(model: MessageModel, event: RunEventPayload): void {
   switch (event.type) {
     case "status":

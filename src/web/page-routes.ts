@@ -1,5 +1,5 @@
 // The chat page and its bundled script and stylesheet as static routes that carry the page's
-// security headers (docs/protocol.md, "The chat page's headers").
+// security headers (docs/protocol.md section 9.5).
 
 import type { HTMLBundle } from "bun";
 import { basename } from "node:path";

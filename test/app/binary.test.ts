@@ -40,7 +40,7 @@ test("the compiled binary migrates a fresh database, serves, mints tokens and st
     expect(String(devLine?.chat_page)).toMatch(new RegExp(`^http://[^/]+:${server.port}/#token=${devLine!.token}$`));
     const page = await fetch(`http://localhost:${server.port}/`);
     expect(page.headers.get("content-type")).toContain("text/html");
-    // The embedded page keeps its security headers (docs/protocol.md).
+    // The embedded page keeps its security headers (docs/protocol.md section 9.5).
     expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
     expect(page.headers.get("x-content-type-options")).toBe("nosniff");
     const html = await page.text();

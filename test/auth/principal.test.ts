@@ -1,4 +1,4 @@
-// Glob claims and the permission rules of PROTOCOL.md section 3.
+// Glob claims and the permission rules of docs/protocol.md section 3.
 
 import { describe, expect, test } from "bun:test";
 import { compileGlob } from "../../src/auth/glob.ts";

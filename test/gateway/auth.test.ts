@@ -1,4 +1,4 @@
-// Authentication in all three places, every refusal, expiry and refresh (PROTOCOL.md section 3).
+// Authentication in all three places, every refusal, expiry and refresh (docs/protocol.md section 3).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createTokenService } from "../../src/auth/tokens.ts";

@@ -1,4 +1,4 @@
-// The limits of PROTOCOL.md section 8: frame size, rate, subscriptions, slow consumers, pings and idle close.
+// The limits of docs/protocol.md section 8: frame size, rate, subscriptions, slow consumers, pings and idle close.
 
 import { afterEach, describe, expect, setSystemTime, test } from "bun:test";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -1,4 +1,4 @@
-// Subscribe, unsubscribe, publish and permissions over real sockets (PROTOCOL.md sections 2, 4 and 5).
+// Subscribe, unsubscribe, publish and permissions over real sockets (docs/protocol.md sections 2, 3.4, 4 and 5).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -1,4 +1,4 @@
-// Per-user and publish-byte limits of docs/protocol.md "Limits and closes": MAX_CONNECTIONS_PER_USER,
+// Per-user and publish-byte limits of docs/protocol.md section 8.3: MAX_CONNECTIONS_PER_USER,
 // PUBLISH_BYTES_PER_S / PUBLISH_BURST_BYTES on sockets and on POST /publish.
 
 import { afterEach, describe, expect, test } from "bun:test";

@@ -1,4 +1,4 @@
-// Request bodies (docs/protocol.md "REST"): read only after authentication, JSON only, capped in bytes and depth.
+// Request bodies (docs/protocol.md section 7.2): read only after authentication, JSON only, capped in bytes and depth.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestServer, type TestServer } from "../helpers/server.ts";

@@ -1,4 +1,4 @@
-// The chat page at `/` and its bundled files carry the security headers of docs/protocol.md, and
+// The chat page at `/` and its bundled files carry the security headers of docs/protocol.md section 9.5, and
 // the page has no inline script for the Content-Security-Policy to allow.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 // Every guarantee across nodes: delivery, one seq, recovery elsewhere, runs controlled from any node,
-// one active run per thread, a node killed mid-run (PROTOCOL.md over Redis and PostgreSQL).
+// one active run per thread, a node killed mid-run (docs/protocol.md section 9.6, over Redis and PostgreSQL).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";

@@ -1,5 +1,5 @@
 // MAX_RUNS_PER_USER holds for a user's runs on every node together, counted in the shared database
-// (docs/protocol.md, chat).
+// (docs/protocol.md section 6.1).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { textResponse } from "../helpers/fake-openai.ts";

@@ -1,5 +1,5 @@
 // Subscribing on one node while another node keeps publishing: the ack (or the replay) and the live
-// publications that follow it join without a gap and without a seq delivered twice (PROTOCOL.md section 4).
+// publications that follow it join without a gap and without a seq delivered twice (docs/protocol.md section 4).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
