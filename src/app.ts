@@ -22,7 +22,7 @@ import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
-import { socketEvents, wsUpgrade } from "./http/ws-route.ts";
+import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
 import chatPage from "./web/index.html";
 import { chatPageRoutes } from "./web/page-routes.ts";
 import { createLogger, type Logger } from "./observability/log.ts";

@@ -1,4 +1,5 @@
-// The node's connection hub: sessions, local channel membership, recovery-safe subscribe and fan-out.
+// The node's connection hub: connections of every transport, local channel membership, recovery-safe
+// subscribe and fan-out (docs/protocol.md sections 4 and 10).
 
 import type { ThreadOwnerLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
@@ -11,13 +12,12 @@ import {
   ErrorCode,
   ProtocolError,
   chatFrame,
-  publicationFrame,
-  shutdownFrame,
-  subscribedFrame,
   type ChatAck,
   type ChatPayload,
 } from "../protocol/index.ts";
 import { callerOf, type Caller } from "./caller.ts";
+import { compactAdd, compactDelete, compactFind, compactFirst, compactForEach, compactHas, type CompactSet } from "./compact-set.ts";
+import type { Connection, KeepAlive } from "./connection.ts";
 import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
@@ -57,24 +57,27 @@ export interface SubscribeRequest {
   since?: number;
   epoch?: string;
   id?: string;
+  /** `since` counts in the channel's current epoch, whatever it is: `since: 0` replays all history (SSE). */
+  currentEpoch?: boolean;
 }
 
 /** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
 interface Pending {
-  session: Session;
+  connection: Connection;
   buffer: Publication[] | undefined;
   bytes: number;
 }
 
 /**
- * What this node holds for one channel: its live local subscribers (one session stored bare, since
- * most channels have one and a Set costs ~300 bytes), the subscriptions waiting for their ack (one
- * bare too: they are short-lived and few), how many local subscriptions (pending included) keep the
- * broker listening, and that listen.
+ * What this node holds for one channel: its live local subscribers reached through Bun's native topic
+ * (WebSockets) and those the gateway writes to itself (SSE streams), the subscriptions waiting for
+ * their ack, how many local subscriptions (pending included) keep the broker listening, and that
+ * listen. Compact sets: most channels have one subscriber, and memory is per connection.
  */
 interface ChannelEntry {
-  live: Session | Set<Session> | undefined;
-  pending: Pending | Pending[] | undefined;
+  live: CompactSet<Connection>;
+  direct: CompactSet<Connection>;
+  pending: CompactSet<Pending>;
   count: number;
   listening: Promise<void> | "listening" | undefined;
 }
@@ -96,7 +99,7 @@ export class Gateway {
   readonly chat: ChatHandler | undefined;
   private readonly broker: Broker;
   private readonly fanout: Fanout;
-  private readonly sessions = new Map<string, Session>();
+  private readonly connections = new Map<string, Connection>();
   private readonly channels = new Map<string, ChannelEntry>();
   // Authenticated connections per user id: a bare number rather than an object per user, memory being
   // per connection; the entry goes with the user's last connection.
@@ -131,27 +134,27 @@ export class Gateway {
   }
 
   get connectionCount(): number {
-    return this.sessions.size;
+    return this.connections.size;
   }
 
   get totalSubscriptions(): number {
     return this.subscriptionCount;
   }
 
-  /** Register a session whose socket just opened (called by Session.start). */
-  register(session: Session): void {
-    this.sessions.set(session.id, session);
-    this.metrics.connections.set(this.sessions.size);
+  /** Register a connection that just opened (a socket, a stream); the tick looks after it from now on. */
+  register(connection: Connection): void {
+    this.connections.set(connection.id, connection);
+    this.metrics.connections.set(this.connections.size);
   }
 
-  session(id: string): Session | undefined {
-    return this.sessions.get(id);
+  connection(id: string): Connection | undefined {
+    return this.connections.get(id);
   }
 
   /**
-   * Count a registered session that just authenticated as `userId`; false when that puts the user over
-   * MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused session
-   * is at once (it closes), so every registered session with a principal is counted exactly once.
+   * Count a registered connection that just authenticated as `userId`; false when that puts the user
+   * over MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused
+   * one is at once (it closes), so every registered connection with a principal is counted exactly once.
    */
   admit(userId: string): boolean {
     const count = (this.userConnections.get(userId) ?? 0) + 1;
@@ -181,77 +184,78 @@ export class Gateway {
   }
 
   /**
-   * Subscribe a session: ack with the channel state, replay what `since` asks for, then go live,
+   * Subscribe a connection: ack with the channel state, replay what `since` asks for, then go live,
    * with publications that arrive meanwhile held back and delivered after the replay, none twice.
    */
-  async subscribe(session: Session, channel: string, request: SubscribeRequest): Promise<void> {
-    if (session.isSubscribed(channel)) {
+  async subscribe(connection: Connection, channel: string, request: SubscribeRequest): Promise<void> {
+    if (connection.isSubscribed(channel)) {
       // A repeated subscribe starts over: leave the live topic until the new ack and replay are sent.
-      session.transport.unsubscribe(channel);
-      this.removeLive(channel, session);
+      connection.topics?.unsubscribe(channel);
+      this.removeLive(channel, connection);
     } else {
-      session.addChannel(channel);
+      connection.addChannel(channel);
       this.subscriptionCount++;
       this.metrics.subscriptions.set(this.subscriptionCount);
       this.acquire(channel);
     }
     // The entry exists: acquired just now, or by the subscription being repeated.
     const entry = this.channels.get(channel)!;
-    const pending: Pending = { session, buffer: undefined, bytes: 0 };
-    if (!entry.pending) entry.pending = pending;
-    else if (Array.isArray(entry.pending)) entry.pending.push(pending);
-    else entry.pending = [entry.pending, pending];
+    const pending: Pending = { connection, buffer: undefined, bytes: 0 };
+    entry.pending = compactAdd(entry.pending, pending);
     try {
       if (entry.listening !== "listening") await this.listen(channel, entry);
-      const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, request.epoch);
+      const epoch = request.currentEpoch ? (await this.broker.state(channel)).epoch : request.epoch;
+      const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
       // The read may count publications whose delivery to this node is still on its way (Redis: over
       // another connection); once they have landed in the buffer, the seq filter below drops them.
       await this.broker.sync();
-      if (session.closed || !this.isPending(channel, pending)) return;
-      this.removePending(channel, session);
-      const recovered = recovery ? recovery.publications !== undefined : undefined;
+      if (connection.closed || !this.isPending(channel, pending)) return;
+      this.removePending(channel, connection);
       const replay = recovery?.publications ?? NO_PUBLICATIONS;
-      session.send(
-        subscribedFrame(channel, state, request.id, recovery ? { recovered: recovered!, replayed: replay.length } : undefined),
-      );
+      const outcome = recovery ? { recovered: recovery.publications !== undefined, replayed: replay.length } : undefined;
+      const { wire } = connection;
+      const ack = wire.subscribed(channel, state, request.id, outcome);
+      if (ack !== undefined) connection.send(ack);
       let last = state.seq;
-      for (const publication of replay) session.send(publicationFrame(channel, publication.seq, publication.payload));
+      for (const publication of replay) sendPublication(connection, publication, wire.publication(publication));
       for (const publication of pending.buffer ?? NO_PUBLICATIONS) {
         if (publication.seq <= last) continue;
-        session.send(publicationFrame(channel, publication.seq, publication.payload));
+        sendPublication(connection, publication, wire.publication(publication));
         last = publication.seq;
       }
-      session.transport.subscribe(channel);
-      this.addLive(channel, session);
+      // The replay may have ended the connection (a slow consumer, an SSE stream that stops at a run's
+      // final event): it was released then, and must not be made live after.
+      if (connection.closed) return;
+      this.addLive(channel, connection);
     } catch (error) {
-      if (this.isPending(channel, pending)) this.unsubscribe(session, channel);
+      if (this.isPending(channel, pending)) this.unsubscribe(connection, channel);
       throw error;
     }
   }
 
-  unsubscribe(session: Session, channel: string): void {
-    if (!session.removeChannel(channel)) return;
-    this.removePending(channel, session);
-    if (!session.closed) session.transport.unsubscribe(channel);
-    this.removeLive(channel, session);
+  unsubscribe(connection: Connection, channel: string): void {
+    if (!connection.removeChannel(channel)) return;
+    this.removePending(channel, connection);
+    if (!connection.closed) connection.topics?.unsubscribe(channel);
+    this.removeLive(channel, connection);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     this.releaseInterest(channel);
   }
 
-  /** Forget a closed session. */
-  release(session: Session): void {
-    if (!this.sessions.delete(session.id)) return;
-    const userId = session.principal?.sub;
+  /** Forget a closed connection. */
+  release(connection: Connection): void {
+    if (!this.connections.delete(connection.id)) return;
+    const userId = connection.principal?.sub;
     if (userId !== undefined) {
       const count = this.userConnections.get(userId)! - 1;
       if (count > 0) this.userConnections.set(userId, count);
       else this.userConnections.delete(userId);
     }
-    for (const channel of session.channels()) this.unsubscribe(session, channel);
-    this.metrics.connections.set(this.sessions.size);
-    this.logger.debug("connection closed", { connection_id: session.id, user_id: session.principal?.sub });
+    for (const channel of connection.channels()) this.unsubscribe(connection, channel);
+    this.metrics.connections.set(this.connections.size);
+    this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
   }
 
   async handleChat(session: Session, payload: ChatPayload, id: string | undefined): Promise<void> {
@@ -260,16 +264,16 @@ export class Gateway {
     session.send(chatFrame(ack, id));
   }
 
-  checkSlowConsumer(session: Session): void {
-    if (session.transport.getBufferedAmount() > this.config.maxQueuedBytes) session.close(CloseCode.tryAgainLater, "slow consumer");
+  checkSlowConsumer(connection: Connection): void {
+    if (connection.bufferedAmount() > this.config.maxQueuedBytes) connection.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
-  /** Tell every client the server is going away and close with 1001. */
+  /** Tell every client the server is going away and close with 1001; streams end cleanly. */
   shutdown(): void {
-    const frame = shutdownFrame();
-    for (const session of [...this.sessions.values()]) {
-      session.send(frame);
-      session.close(CloseCode.goingAway, "server shutting down");
+    for (const connection of [...this.connections.values()]) {
+      const notice = connection.wire.shutdown();
+      if (notice !== undefined) connection.send(notice);
+      connection.close(CloseCode.goingAway, "server shutting down");
     }
     clearInterval(this.tickTimer);
   }
@@ -278,51 +282,64 @@ export class Gateway {
     const { channel } = publication;
     const entry = this.channels.get(channel);
     if (!entry) return;
-    if (entry.pending) {
-      if (Array.isArray(entry.pending)) for (const pending of entry.pending) this.hold(pending, publication);
-      else this.hold(entry.pending, publication);
-    }
+    if (entry.pending !== undefined) compactForEach(entry.pending, (pending) => this.hold(pending, publication));
     const live = entry.live;
-    if (!live) return;
-    const frame = publicationFrame(channel, publication.seq, publication.payload);
-    // Publishing through the origin's own socket leaves it out, as the protocol requires.
-    const origin = publication.origin === undefined ? undefined : this.sessions.get(publication.origin);
-    const status = origin && !origin.closed ? origin.transport.publishText(channel, frame) : this.fanout.publish(channel, frame);
-    if (status !== -1) return;
-    if (live instanceof Set) for (const session of live) this.checkSlowConsumer(session);
-    else this.checkSlowConsumer(live);
+    if (live !== undefined) {
+      // Every native member shares one wire and one frame: the server's topic publish sends it to all.
+      const frame = compactFirst(live)!.wire.publication(publication);
+      // Publishing through the origin's own socket leaves it out, as the protocol requires.
+      const origin = publication.origin === undefined ? undefined : this.connections.get(publication.origin);
+      const status = origin?.topics && !origin.closed ? origin.topics.publishText(channel, frame) : this.fanout.publish(channel, frame);
+      if (status === -1) compactForEach(live, (connection) => this.checkSlowConsumer(connection));
+    }
+    if (entry.direct !== undefined) this.deliverDirect(entry.direct, publication);
+  }
+
+  /** Writes a publication to each member without a native topic, formatted once per wire. */
+  private deliverDirect(members: CompactSet<Connection>, publication: Publication): void {
+    let wire: Connection["wire"] | undefined;
+    let text = "";
+    compactForEach(members, (connection) => {
+      if (connection.id === publication.origin) return;
+      if (connection.wire !== wire) {
+        wire = connection.wire;
+        text = wire.publication(publication);
+      }
+      sendPublication(connection, publication, text);
+      this.checkSlowConsumer(connection);
+    });
   }
 
   /** Keep a publication for a subscription waiting for its ack. */
   private hold(pending: Pending, publication: Publication): void {
-    if (pending.session.id === publication.origin) return;
+    if (pending.connection.id === publication.origin) return;
     (pending.buffer ??= []).push(publication);
     pending.bytes += publication.payload.length;
-    if (pending.bytes > this.config.maxQueuedBytes) pending.session.close(CloseCode.tryAgainLater, "slow consumer");
+    if (pending.bytes > this.config.maxQueuedBytes) pending.connection.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
-  private addLive(channel: string, session: Session): void {
+  private addLive(channel: string, connection: Connection): void {
     const entry = this.channels.get(channel);
     if (!entry) return;
-    if (!entry.live) entry.live = session;
-    else if (entry.live instanceof Set) entry.live.add(session);
-    else if (entry.live !== session) entry.live = new Set([entry.live, session]);
+    if (connection.topics) {
+      connection.topics.subscribe(channel);
+      entry.live = compactAdd(entry.live, connection);
+    } else {
+      entry.direct = compactAdd(entry.direct, connection);
+    }
   }
 
-  private removeLive(channel: string, session: Session): void {
+  private removeLive(channel: string, connection: Connection): void {
     const entry = this.channels.get(channel);
-    if (!entry?.live) return;
-    if (entry.live === session) entry.live = undefined;
-    else if (entry.live instanceof Set) {
-      entry.live.delete(session);
-      if (entry.live.size === 1) entry.live = entry.live.values().next().value;
-    }
+    if (!entry) return;
+    if (connection.topics) entry.live = compactDelete(entry.live, connection);
+    else entry.direct = compactDelete(entry.direct, connection);
   }
 
   private acquire(channel: string): void {
     const entry = this.channels.get(channel);
     if (entry) entry.count++;
-    else this.channels.set(channel, { live: undefined, pending: undefined, count: 1, listening: undefined });
+    else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined });
   }
 
   /** Starts the broker listening to the channel unless a subscriber did already, and waits until it listens. */
@@ -351,22 +368,13 @@ export class Gateway {
   }
 
   private isPending(channel: string, pending: Pending): boolean {
-    const waiting = this.channels.get(channel)?.pending;
-    return waiting === pending || (Array.isArray(waiting) && waiting.includes(pending));
+    return compactHas(this.channels.get(channel)?.pending, pending);
   }
 
-  private removePending(channel: string, session: Session): void {
+  private removePending(channel: string, connection: Connection): void {
     const entry = this.channels.get(channel);
-    const waiting = entry?.pending;
-    if (!waiting) return;
-    if (!Array.isArray(waiting)) {
-      if (waiting.session === session) entry.pending = undefined;
-      return;
-    }
-    const index = waiting.findIndex((pending) => pending.session === session);
-    if (index < 0) return;
-    waiting.splice(index, 1);
-    if (waiting.length === 1) entry.pending = waiting[0];
+    const pending = compactFind(entry?.pending, (candidate) => candidate.connection === connection);
+    if (pending) entry!.pending = compactDelete(entry!.pending, pending);
   }
 
   /** A bucket that is full again holds nothing a fresh one would not: dropped. */
@@ -376,30 +384,27 @@ export class Gateway {
     }
   }
 
-  /** Token expiry, server pings for quiet connections, idle closes and the slow-consumer sweep. */
+  /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   private tick(now: number): void {
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
-    const pingMs = this.config.pingIntervalS * 1000;
-    const idleMs = this.config.idleTimeoutS * 1000;
-    for (const session of this.sessions.values()) {
-      if (now >= session.expiresAt) {
-        session.close(CloseCode.policyViolation, session.principal ? "token expired" : "authentication timeout");
+    const intervals: KeepAlive = { pingMs: this.config.pingIntervalS * 1000, idleMs: this.config.idleTimeoutS * 1000, tickMs: this.tickMs };
+    for (const connection of this.connections.values()) {
+      if (now >= connection.expiresAt) {
+        connection.close(CloseCode.policyViolation, connection.principal ? "token expired" : "authentication timeout");
         continue;
       }
-      const quiet = now - session.lastFrameAt;
-      if (quiet >= idleMs) {
-        session.close(CloseCode.goingAway, "idle timeout");
-        continue;
-      }
-      // Once per ping interval of quiet: the tick that crosses each multiple of the interval pings.
-      // Derived from lastFrameAt rather than a last-ping field, one number less per connection.
-      if (quiet >= pingMs && quiet % pingMs < this.tickMs) session.transport.ping();
-      this.checkSlowConsumer(session);
+      connection.keepAlive(now, intervals);
+      if (!connection.closed) this.checkSlowConsumer(connection);
     }
   }
 }
 
-/** A publish over its byte budget (docs/protocol.md, "Limits and closes"): refused, the connection kept. */
+function sendPublication(connection: Connection, publication: Publication, text: string): void {
+  if (connection.deliver) connection.deliver(publication, text);
+  else connection.send(text);
+}
+
+/** A publish over its byte budget (docs/protocol.md section 8.3): refused, the connection kept. */
 export function publishRateLimited(): ProtocolError {
   return new ProtocolError(ErrorCode.rateLimited, "publishing more bytes per second than allowed; slow down");
 }

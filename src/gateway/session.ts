@@ -1,4 +1,4 @@
-// One client connection: authentication, frame ordering, rate limiting and the commands of sections 3-5.
+// One client connection: authentication, frame ordering, rate limiting and the commands of docs/protocol.md sections 3-5.
 
 import { canPublish, canSubscribe, canSubscribeByClaims, type Principal } from "../auth/principal.ts";
 import {
@@ -11,7 +11,10 @@ import {
   errorFrame,
   isReservedChannel,
   pongFrame,
+  publicationFrame,
   publishedFrame,
+  shutdownFrame,
+  subscribedFrame,
   toProtocolError,
   unsubscribedFrame,
   type ClientCommand,
@@ -19,7 +22,16 @@ import {
 import type { Publication } from "../broker/broker.ts";
 import { publishRateLimited, type Gateway } from "./gateway.ts";
 import { takeBytes, takeToken, type ByteBucket, type RateState } from "./rate-limiter.ts";
+import { compactAdd, compactDelete, compactHas, compactSize, compactValues, type CompactSet } from "./compact-set.ts";
+import type { Connection, KeepAlive, Wire } from "./connection.ts";
 import type { Transport } from "./transport.ts";
+
+/** The WebSocket protocol's frames for what the gateway sends (docs/protocol.md sections 4, 5 and 8). */
+export const webSocketWire: Wire = {
+  publication: (publication) => publicationFrame(publication.channel, publication.seq, publication.payload),
+  subscribed: (channel, state, id, outcome) => subscribedFrame(channel, state, id, outcome),
+  shutdown: () => shutdownFrame(),
+};
 
 type SubscribeCommand = Extract<ClientCommand, { kind: "subscribe" }>;
 
@@ -30,7 +42,7 @@ const MAX_BACKLOG = 1024;
 // one publication per Redis round trip; past this many in flight, frames wait their turn.
 const MAX_PIPELINED_PUBLISHES = 64;
 
-export class Session implements RateState, ByteBucket {
+export class Session implements Connection, RateState, ByteBucket {
   principal: Principal | undefined;
   closed = false;
   /**
@@ -39,9 +51,9 @@ export class Session implements RateState, ByteBucket {
    */
   expiresAt = Number.POSITIVE_INFINITY;
   lastFrameAt = 0;
-  // One channel bare, several in an array: most connections hold one channel, and the array would cost
-  // ~60 bytes more each (a Set ~300); memory is per connection. Never an array of fewer than two.
-  private subscribed: string | string[] | undefined = undefined;
+  // One channel bare, several in an array (a Set past a few): most connections hold one channel, and an
+  // array would cost ~60 bytes more each, a Set ~300; memory is per connection.
+  private subscribed: CompactSet<string> = undefined;
   // The rate limiter's bucket, kept on the session itself.
   tokens: number;
   refilledAt = 0;
@@ -83,43 +95,50 @@ export class Session implements RateState, ByteBucket {
     this.expiresAt = now + this.gateway.config.authTimeoutS * 1000;
   }
 
+  get wire(): Wire {
+    return webSocketWire;
+  }
+
+  /** The socket itself: the server's native topic publish reaches it. */
+  get topics(): Transport {
+    return this.transport;
+  }
+
+  bufferedAmount(): number {
+    return this.transport.getBufferedAmount();
+  }
+
+  /** Idle closes, and a ping once per ping interval of quiet. */
+  keepAlive(now: number, { pingMs, idleMs, tickMs }: KeepAlive): void {
+    const quiet = now - this.lastFrameAt;
+    if (quiet >= idleMs) return this.close(CloseCode.goingAway, "idle timeout");
+    // The tick that crosses each multiple of the interval pings. Derived from lastFrameAt rather than a
+    // last-ping field, one number less per connection.
+    if (quiet >= pingMs && quiet % pingMs < tickMs) this.transport.ping();
+  }
+
   /** Whether the connection holds `channel`, pending subscriptions included. */
   isSubscribed(channel: string): boolean {
-    const subscribed = this.subscribed;
-    return subscribed === channel || (typeof subscribed === "object" && subscribed.includes(channel));
+    return compactHas(this.subscribed, channel);
   }
 
   get subscriptionCount(): number {
-    const subscribed = this.subscribed;
-    return subscribed === undefined ? 0 : typeof subscribed === "string" ? 1 : subscribed.length;
+    return compactSize(this.subscribed);
   }
 
   /** A copy of the channels held, safe to iterate while unsubscribing. */
   channels(): string[] {
-    const subscribed = this.subscribed;
-    return subscribed === undefined ? [] : typeof subscribed === "string" ? [subscribed] : [...subscribed];
+    return compactValues(this.subscribed);
   }
 
   addChannel(channel: string): void {
-    const subscribed = this.subscribed;
-    if (subscribed === undefined) this.subscribed = channel;
-    else if (typeof subscribed === "string") this.subscribed = [subscribed, channel];
-    else subscribed.push(channel);
+    this.subscribed = compactAdd(this.subscribed, channel);
   }
 
   /** Removes `channel`; false when it was not held. */
   removeChannel(channel: string): boolean {
-    const subscribed = this.subscribed;
-    if (subscribed === channel) {
-      this.subscribed = undefined;
-      return true;
-    }
-    if (typeof subscribed !== "object") return false;
-    const index = subscribed.indexOf(channel);
-    if (index < 0) return false;
-    subscribed[index] = subscribed[subscribed.length - 1]!;
-    subscribed.pop();
-    if (subscribed.length === 1) this.subscribed = subscribed[0];
+    if (!compactHas(this.subscribed, channel)) return false;
+    this.subscribed = compactDelete(this.subscribed, channel);
     return true;
   }
 

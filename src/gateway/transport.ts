@@ -1,18 +1,23 @@
-// What the protocol core needs of a socket and of the server's native topic fan-out; only the route file implements it.
+// What the gateway needs of Bun's native WebSocket topics and of the server's topic fan-out; only the
+// WebSocket transport implements them (src/transport/websocket/).
 
-/**
- * The methods carry the names of Bun's `ServerWebSocket`, so that the socket itself is the transport:
- * an adapter object per connection would cost memory, which is per connection.
- */
-export interface Transport {
-  /** Bytes sent, -1 when queued under backpressure, 0 when dropped. */
-  sendText(text: string): number;
-  close(code: number, reason: string): void;
+/** A socket's membership of the server's native topics: the fast path of WebSocket fan-out. */
+export interface Topics {
   /** Join the native topic so fan-out reaches this socket. */
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   /** Publish to the topic's sockets, this one excepted. */
   publishText(topic: string, text: string): number;
+}
+
+/**
+ * The socket under a WebSocket session. The methods carry the names of Bun's `ServerWebSocket`, so
+ * that the socket itself is the transport: an adapter object per connection would cost memory.
+ */
+export interface Transport extends Topics {
+  /** Bytes sent, -1 when queued under backpressure, 0 when dropped. */
+  sendText(text: string): number;
+  close(code: number, reason: string): void;
   getBufferedAmount(): number;
   ping(): void;
 }

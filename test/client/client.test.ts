@@ -197,7 +197,7 @@ describe("tokens", () => {
     const closes: number[] = [];
     client.on("disconnected", ({ code }) => closes.push(code));
     await connected(client);
-    const session = server.app.gateway.session(client.connection!.connection_id)!;
+    const session = server.app.gateway.connection(client.connection!.connection_id)!;
     const firstExpiresAt = session.expiresAt;
     // A witness with the same lifetime, its token signed after the client's first one: the server closing it
     // for expiry shows the server's clock went past the client's first token too.
@@ -231,7 +231,7 @@ describe("server closes", () => {
     await waitFor(() => seen.length === 1, "the first publication");
     const closes: { code: number; reconnecting: boolean }[] = [];
     client.on("disconnected", ({ code, reconnecting }) => closes.push({ code, reconnecting }));
-    server.app.gateway.session(client.connection!.connection_id)!.close(1013, "slow consumer");
+    server.app.gateway.connection(client.connection!.connection_id)!.close(1013, "slow consumer");
     await publisher.publish("user:lou:feed", { n: 2 });
     await waitFor(() => closes.length === 1, "the close");
     // Promptly: the new socket opens within the shortest backoff, not the 5 s the backoff could reach.

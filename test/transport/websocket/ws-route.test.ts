@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { queryToken } from "../../src/http/ws-route.ts";
+import { queryToken } from "../../../src/transport/websocket/ws-route.ts";
 
 describe("queryToken", () => {
   test("reads the token parameter exactly as URLSearchParams does", () => {

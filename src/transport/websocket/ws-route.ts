@@ -1,12 +1,12 @@
 // The only file that touches Bun's socket: the `/ws` upgrade, and the socket events handed to the session.
 
 import type { Server, WebSocketHandler } from "bun";
-import type { Principal } from "../auth/principal.ts";
-import { bearerToken, type TokenService } from "../auth/tokens.ts";
-import type { Gateway } from "../gateway/gateway.ts";
-import { Session } from "../gateway/session.ts";
-import { ErrorCode, ProtocolError } from "../protocol/index.ts";
-import { httpError } from "./errors.ts";
+import type { Principal } from "../../auth/principal.ts";
+import { bearerToken, type TokenService } from "../../auth/tokens.ts";
+import type { Gateway } from "../../gateway/gateway.ts";
+import { Session } from "../../gateway/session.ts";
+import { ErrorCode, ProtocolError } from "../../protocol/index.ts";
+import { httpError } from "../../http/errors.ts";
 
 /**
  * Bun's socket events, delivered straight to the session that is the socket's `data`; the socket
