@@ -21,7 +21,9 @@ import { Gateway } from "./gateway/gateway.ts";
 import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
+import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
+import { sseRoutes } from "./transport/sse/sse-routes.ts";
 import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
 import chatPage from "./web/index.html";
 import { chatPageRoutes } from "./web/page-routes.ts";
@@ -101,6 +103,9 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
   });
   return { broker, controlBus: new LocalControlBus(nodeId) };
 }
+
+/** How long a stop waits for ended streams to flush before it cuts every connection. */
+const STREAM_FLUSH_MS = 1000;
 
 export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
   const logger = parts.logger ?? createLogger(config.logLevel);
@@ -185,7 +190,9 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       }),
     )
     .use(systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }))
-    .use(threadRoutes({ config, tokens, storage, broker, agent }));
+    .use(threadRoutes({ config, tokens, storage, broker, agent }))
+    .use(runRoutes({ config, tokens, storage, agent }))
+    .use(sseRoutes({ gateway, tokens }));
 
   // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
   // route would not work beside them.
@@ -201,6 +208,9 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     (stopping ??= (async () => {
       logger.info("shutting down", { connections: gateway.connectionCount, runs: agent.activeRuns });
       gateway.shutdown();
+      // The streams just ended (SSE) have yet to write their last bytes and the body's end: responses
+      // in flight get a bounded moment to finish cleanly before whatever is left is cut.
+      await Promise.race([server?.stop(false), Bun.sleep(STREAM_FLUSH_MS)]);
       await elysia.stop(true);
       // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
       await agent.shutdown(config.shutdownGraceS * 1000);

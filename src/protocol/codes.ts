@@ -1,4 +1,4 @@
-// Stable error codes and WebSocket close codes of the wire protocol (PROTOCOL.md section 8).
+// Stable error codes and WebSocket close codes of the wire protocol (docs/protocol.md section 8).
 
 export const ErrorCode = {
   invalidJson: "invalid_json",
@@ -9,6 +9,7 @@ export const ErrorCode = {
   conflict: "conflict",
   rateLimited: "rate_limited",
   tooManySubscriptions: "too_many_subscriptions",
+  tooManyConnections: "too_many_connections",
   tooLarge: "too_large",
   unsupportedMediaType: "unsupported_media_type",
   unavailable: "unavailable",
@@ -44,6 +45,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   conflict: 409,
   rate_limited: 429,
   too_many_subscriptions: 429,
+  too_many_connections: 429,
   too_large: 413,
   unsupported_media_type: 415,
   unavailable: 503,

@@ -11,3 +11,4 @@ export * from "./rest-views.ts";
 export * from "./run-events.ts";
 export * from "./schemas.ts";
 export * from "./server-frames.ts";
+export * from "./sse-events.ts";
