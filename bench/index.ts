@@ -10,6 +10,8 @@ import { runRecovery } from "./recovery.ts";
 import { recoveryReport } from "./recovery-report.ts";
 import { runRuns } from "./runs.ts";
 import { runsReport } from "./runs-report.ts";
+import { runSse } from "./sse.ts";
+import { sseReport } from "./sse-report.ts";
 import { UsageError, parseOptions, usage, type BenchOptions, type Scenario } from "./options.ts";
 import { killAllServers, setAgentwireRoot } from "./servers.ts";
 import { ServicesUnavailableError } from "./services.ts";
@@ -21,6 +23,7 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   runs: async (options) => runsReport(await runRuns(options.runs)),
   cluster: async (options) => clusterReport(await runCluster(options.cluster)),
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
+  sse: async (options) => sseReport(await runSse(options.sse)),
 };
 
 let aborting: Promise<never> | undefined;

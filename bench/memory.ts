@@ -29,7 +29,7 @@ function channelFor(options: MemoryOptions, index: number): string {
 }
 
 /** RSS once it stops moving: the lowest of a few readings over `settleMs`, after GC and allocator scavenging had a chance. */
-async function settledRss(read: () => number, settleMs: number): Promise<number> {
+export async function settledRss(read: () => number, settleMs: number): Promise<number> {
   const readings: number[] = [];
   const step = Math.max(50, settleMs / 8);
   for (let waited = 0; waited < settleMs; waited += step) {

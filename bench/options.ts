@@ -8,9 +8,12 @@ import type { MemoryOptions } from "./memory.ts";
 import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recovery.ts";
 import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
+import type { SseOptions } from "./sse.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+/** What runs without --scenarios: sse (about 3 minutes more) only when asked for. */
+const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -19,6 +22,7 @@ export interface BenchOptions {
   runs: RunsOptions;
   cluster: ClusterOptions;
   recovery: RecoveryOptions;
+  sse: SseOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -30,13 +34,16 @@ export const usage = `usage: bun run bench [-- flags]
   --scenarios fanout,memory,runs,cluster,recovery                     (BENCH_SCENARIOS)
                               which scenarios to run, in order
                               (cluster and recovery need Redis and
-                              PostgreSQL, see --redis-url)
+                              PostgreSQL, see --redis-url; sse runs
+                              only when named)
   --subscribers 100,1000      fanout: subscriber counts               (BENCH_SUBSCRIBERS)
-  --messages auto             fanout, cluster: messages per loaded    (BENCH_MESSAGES)
-                              pass; auto is enough for ~1M deliveries
-                              (min 1000)
-  --window 64                 fanout, cluster: messages in flight     (BENCH_WINDOW)
-  --body-bytes 100            fanout, cluster, recovery: body size    (BENCH_BODY_BYTES)
+  --messages auto             fanout, cluster, sse: messages per      (BENCH_MESSAGES)
+                              loaded pass; auto is enough for ~1M
+                              deliveries (min 1000)
+  --window 64                 fanout, cluster, sse: messages in       (BENCH_WINDOW)
+                              flight
+  --body-bytes 100            fanout, cluster, recovery, sse: body    (BENCH_BODY_BYTES)
+                              size
   --samplers 20               fanout, cluster: subscribers measuring  (BENCH_SAMPLERS)
                               latency
   --latency-messages 200      fanout, cluster: messages sent one at a (BENCH_LATENCY_MESSAGES)
@@ -44,7 +51,8 @@ export const usage = `usage: bun run bench [-- flags]
   --rounds 5                  fanout: rounds per server               (BENCH_ROUNDS)
   --connections 3000          memory: idle connections                (BENCH_CONNECTIONS)
   --channels own              memory: own channel each, or shared     (BENCH_CHANNELS)
-  --settle-ms 3000            memory: wait before each RSS reading    (BENCH_SETTLE_MS)
+  --settle-ms 3000            memory, sse: wait before each RSS       (BENCH_SETTLE_MS)
+                              reading
   --memory-rounds 3           memory: rounds per server               (BENCH_MEMORY_ROUNDS)
   --runs 50,200               runs: agent runs started at once        (BENCH_RUNS)
   --token-rate 50             runs: tokens/s the fake model streams   (BENCH_TOKEN_RATE)
@@ -73,6 +81,12 @@ export const usage = `usage: bun run bench [-- flags]
   --phase-s 4                 recovery: length of a steady or a churn (BENCH_PHASE_S)
                               phase
   --recovery-rounds 2         recovery: rounds of steady + churn      (BENCH_RECOVERY_ROUNDS)
+  --sse-readers 100,1000      sse: SSE readers, and as many WebSocket (BENCH_SSE_READERS)
+                              subscribers, on one server
+  --sse-rounds 2              sse: fresh servers per reader count,    (BENCH_SSE_ROUNDS)
+                              each with 2 passes of each transport
+  --sse-loadgens 2            sse: load-generator processes holding   (BENCH_SSE_LOADGENS)
+                              the readers
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -115,6 +129,9 @@ const flags = {
   "offline-ms": { type: "string" },
   "phase-s": { type: "string" },
   "recovery-rounds": { type: "string" },
+  "sse-readers": { type: "string" },
+  "sse-rounds": { type: "string" },
+  "sse-loadgens": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -155,10 +172,11 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     const variable = "BENCH_" + name.toUpperCase().replaceAll("-", "_");
     return values[name] ?? env[variable] ?? fallback;
   };
-  const scenarios = oneOf("scenario", list(get("scenarios", SCENARIOS.join(","))), SCENARIOS);
+  const scenarios = oneOf("scenario", list(get("scenarios", DEFAULT_SCENARIOS.join(","))), SCENARIOS);
   const channels = get("channels", "own");
   if (channels !== "own" && channels !== "shared") throw new UsageError(`--channels must be own or shared, not "${channels}"`);
   const connectBatch = 100;
+  const settleMs = positiveInteger("settle-ms", get("settle-ms", "3000"));
   const messages = get("messages", "auto");
   const services = {
     redisUrl: get("redis-url", "redis://127.0.0.1:6379"),
@@ -188,7 +206,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       rounds: positiveInteger("memory-rounds", get("memory-rounds", "3")),
       channels,
       warmupConnections: 100,
-      settleMs: positiveInteger("settle-ms", get("settle-ms", "3000")),
+      settleMs,
       connectBatch,
     },
     runs: {
@@ -220,5 +238,26 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       bodyBytes: fanout.bodyBytes,
       services,
     },
+    sse: sseOptions(get, fanout, settleMs, connectBatch),
+  };
+}
+
+function sseOptions(get: (name: "sse-readers" | "sse-rounds" | "sse-loadgens", fallback: string) => string, fanout: FanoutOptions, settleMs: number, connectBatch: number): SseOptions {
+  const loadgens = positiveInteger("sse-loadgens", get("sse-loadgens", "2"), 16);
+  // Every load generator must hold readers of each kind: each reports when all of its own have a seq.
+  const readers = list(get("sse-readers", "100,1000")).map((text) => positiveInteger("sse-readers", text, 5_000));
+  const fewest = Math.min(...readers);
+  if (fewest < loadgens) throw new UsageError(`--sse-readers ${fewest} is fewer than --sse-loadgens ${loadgens}`);
+  return {
+    readers,
+    rounds: positiveInteger("sse-rounds", get("sse-rounds", "2")),
+    loadgens,
+    messages: fanout.messages,
+    window: fanout.window,
+    bodyBytes: fanout.bodyBytes,
+    warmupReaders: 50,
+    settleMs,
+    connectBatch,
+    passTimeoutMs: 60_000,
   };
 }
