@@ -297,17 +297,26 @@ export class Gateway {
 
   /** Writes a publication to each member without a native topic, formatted once per wire. */
   private deliverDirect(members: CompactSet<Connection>, publication: Publication): void {
+    if (!(members instanceof Set || Array.isArray(members))) {
+      this.deliverTo(members!, publication, members!.wire.publication(publication));
+      return;
+    }
+    // A plain loop rather than compactForEach: this runs per reader and per publication.
     let wire: Connection["wire"] | undefined;
     let text = "";
-    compactForEach(members, (connection) => {
-      if (connection.id === publication.origin) return;
+    for (const connection of members) {
       if (connection.wire !== wire) {
         wire = connection.wire;
         text = wire.publication(publication);
       }
-      sendPublication(connection, publication, text);
-      this.checkSlowConsumer(connection);
-    });
+      this.deliverTo(connection, publication, text);
+    }
+  }
+
+  private deliverTo(connection: Connection, publication: Publication, text: string): void {
+    if (connection.id === publication.origin) return;
+    sendPublication(connection, publication, text);
+    if (connection.bufferedAmount() > this.config.maxQueuedBytes) connection.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
   /** Keep a publication for a subscription waiting for its ack. */

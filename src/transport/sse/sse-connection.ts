@@ -1,5 +1,5 @@
 // One Server-Sent Events stream as a gateway connection (docs/protocol.md section 10): one channel,
-// written to a ReadableStream whose queue is the stream's unsent bytes.
+// written straight to the HTTP response through a direct stream, no per-chunk queue in between.
 
 import type { Principal } from "../../auth/principal.ts";
 import type { Publication } from "../../broker/broker.ts";
@@ -11,21 +11,35 @@ import { SSE_PING, sseWire } from "./sse-wire.ts";
 /** A comment line at least this often keeps proxies from closing a quiet stream. */
 export const SSE_PING_MS = 15_000;
 
-const encoder = new TextEncoder();
-// deliverDirect hands the same text to every reader of a channel in a row: encode it once.
-let lastText = "";
-let lastBytes = new Uint8Array(0);
-function encode(text: string): Uint8Array {
-  if (text !== lastText) {
-    lastBytes = encoder.encode(text);
-    lastText = text;
-  }
-  return lastBytes;
-}
-
 export interface SseOptions {
   /** End the stream after the first publication whose payload has `final_message: true`. */
   untilFinal: boolean;
+  /** The streams' shared write batch. */
+  batch: SseWriteBatch;
+}
+
+/**
+ * Writes each stream's events of one turn of the event loop together: a write to a response is a
+ * system call, and a burst of publications would otherwise cost one per event and reader (Bun's
+ * WebSocket topics batch the same way). One per server, shared by its streams.
+ */
+export class SseWriteBatch {
+  private waiting: SseConnection[] = [];
+  private scheduled = false;
+
+  add(connection: SseConnection): void {
+    this.waiting.push(connection);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const connection of waiting) connection.flush();
+  }
 }
 
 export class SseConnection implements Connection {
@@ -37,12 +51,22 @@ export class SseConnection implements Connection {
   closed = false;
   /** The body of the HTTP response. */
   readonly stream: ReadableStream<Uint8Array>;
-  private controller!: ReadableStreamDefaultController<Uint8Array>;
+  // The response's sink, once Bun starts sending the body (the subscribe's replay is sent before the
+  // response is returned, and waits in `pending` until then).
+  private sink: ReadableStreamDirectController | undefined;
+  // Text sent and not yet written to the sink: written once per turn of the event loop (SseWriteBatch).
+  private pending: string | undefined = undefined;
+  private queued = false;
+  // Bytes the client has not taken: those pending, and those written while the sink reported
+  // backpressure, until it drains. The slow-reader check reads this number, nothing else.
+  private backlog = 0;
+  private draining = false;
   private channel: string | undefined;
   private lastPingAt = Date.now();
-  // The body is closed or errored: nothing more can be written (a stream ending at the final event is
-  // ended a moment before it is released).
+  // The body is finished: nothing more can be written (a stream ending at the final event is ended
+  // a moment before it is released).
   private ended = false;
+  private endCode: number | undefined;
 
   constructor(
     readonly principal: Principal,
@@ -50,26 +74,64 @@ export class SseConnection implements Connection {
     private readonly options: SseOptions,
   ) {
     this.expiresAt = principal.exp === undefined ? Number.POSITIVE_INFINITY : principal.exp * 1000;
-    // Nothing is queued ahead of the reader (high-water mark 0), so the queue's size, counted in bytes,
-    // is exactly what the client has not taken yet: a slow reader shows there.
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.controller = controller;
-        },
-        // The client went away: its stream is released, and nothing else (a run goes on).
-        cancel: () => {
-          this.ended = true;
-          this.dispose();
-        },
+    const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+      type: "direct",
+      // Called once, when Bun starts the response; returning without closing keeps the stream open.
+      pull: (sink: ReadableStreamDirectController) => {
+        this.sink = sink;
+        // Ended before the response started: a slow reader is cut; any other end writes what it had.
+        if (this.endCode === CloseCode.tryAgainLater) return void sink.close(new Error("slow consumer"));
+        this.flush();
+        if (this.ended) sink.end();
       },
-      { highWaterMark: 0, size: (chunk) => chunk?.byteLength ?? 0 },
-    );
+      // The client went away: its stream is released, and nothing else (a run goes on).
+      cancel: () => {
+        this.ended = true;
+        this.pending = undefined;
+        this.dispose();
+      },
+    };
+    // The DOM typings this project compiles with hide Bun's overload for direct sources.
+    this.stream = new ReadableStream<Uint8Array>(source as unknown as UnderlyingDefaultSource<Uint8Array>);
   }
 
   send(text: string): void {
     if (this.ended) return;
-    this.controller.enqueue(encode(text));
+    this.pending = this.pending === undefined ? text : this.pending + text;
+    this.backlog += text.length;
+    if (this.queued || !this.sink) return;
+    this.queued = true;
+    this.options.batch.add(this);
+  }
+
+  /** Writes what is pending to the response (called by the batch, and when the response starts or ends). */
+  flush(): void {
+    this.queued = false;
+    const text = this.pending;
+    if (text === undefined || !this.sink || this.endCode === CloseCode.tryAgainLater) return;
+    this.pending = undefined;
+    this.backlog -= text.length;
+    this.write(text);
+  }
+
+  private write(text: string): void {
+    const written = this.sink!.write(text);
+    if (typeof written === "number") {
+      // 0: the client is gone.
+      if (written === 0 && text.length > 0) this.close(CloseCode.goingAway, "client went away");
+      return;
+    }
+    // Accepted but buffered: counted until the sink drains, which settles this one promise.
+    this.backlog += text.length;
+    if (this.draining) return;
+    this.draining = true;
+    written.then(
+      () => {
+        this.draining = false;
+        this.backlog = 0;
+      },
+      () => this.close(CloseCode.goingAway, "client went away"),
+    );
   }
 
   deliver(publication: Publication, text: string): void {
@@ -85,7 +147,7 @@ export class SseConnection implements Connection {
   }
 
   bufferedAmount(): number {
-    return this.ended ? 0 : -(this.controller.desiredSize ?? 0);
+    return this.ended ? 0 : this.backlog;
   }
 
   keepAlive(now: number, { pingMs }: KeepAlive): void {
@@ -115,8 +177,16 @@ export class SseConnection implements Connection {
   private end(code: number): void {
     if (this.ended) return;
     this.ended = true;
-    if (code === CloseCode.tryAgainLater) this.controller.error(new Error("slow consumer"));
-    else this.controller.close();
+    this.endCode = code;
+    if (!this.sink) return; // ended before the response started: pull() finishes it
+    // A slow reader is cut, dropping what it has not taken; any other end writes what was sent first.
+    if (code === CloseCode.tryAgainLater) {
+      this.pending = undefined;
+      this.sink.close(new Error("slow consumer"));
+      return;
+    }
+    this.flush();
+    this.sink.end();
   }
 
   private dispose(): void {

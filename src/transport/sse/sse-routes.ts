@@ -7,7 +7,7 @@ import { bearerToken, type TokenService } from "../../auth/tokens.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
 import { CloseCode, ErrorCode, ProtocolError, isReservedChannel, isValidChannel, threadChannel, threadIdOf } from "../../protocol/index.ts";
 import { queryToken } from "../websocket/ws-route.ts";
-import { SseConnection } from "./sse-connection.ts";
+import { SseConnection, SseWriteBatch } from "./sse-connection.ts";
 import { streamStart } from "./sse-position.ts";
 
 export interface SseRouteDeps {
@@ -31,6 +31,7 @@ const streamDetail = (summary: string) => ({
 });
 
 export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
+  const batch = new SseWriteBatch();
   /** Authenticates, checks the channel like a socket subscribe, and answers with the live stream. */
   const open = async (request: Request, channel: string): Promise<Response> => {
     const token = bearerToken(request.headers.get("authorization")) ?? queryToken(request.url);
@@ -46,13 +47,12 @@ export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
       if (threadId !== undefined) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
       throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
     }
-    const connection = new SseConnection(principal, gateway, { untilFinal: start.untilFinal });
+    const connection = new SseConnection(principal, gateway, { untilFinal: start.untilFinal, batch });
     gateway.register(connection);
     if (!gateway.admit(principal.sub)) {
       connection.close(CloseCode.policyViolation, "too many connections");
       throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
     }
-    request.signal.addEventListener("abort", () => connection.close(CloseCode.normal, "client went away"), { once: true });
     try {
       await gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch });
     } catch (error) {
