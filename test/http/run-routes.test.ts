@@ -58,6 +58,8 @@ describe("POST /threads/:id/stop", () => {
     expect((await post(`/threads/${ack.thread_id}/stop`, aliceToken)).status).toBe(404);
     harness.fake.enqueue(textResponse("word ".repeat(300), { chunkSize: 5, delayMs: 10 }));
     const running = await send(alice, "again", { thread_id: ack.thread_id });
+    // Stopped once streaming, so that its scripted answer is used up and not left for the next test.
+    await alice.next((frame) => frame.payload.message_id === running.message_id && frame.payload.type === "response");
     const wrong = await post(`/threads/${ack.thread_id}/stop`, aliceToken, { message_id: ack.message_id });
     expect(wrong.status).toBe(404);
     expect((await post(`/threads/${ack.thread_id}/stop`, aliceToken, { message_id: running.message_id })).status).toBe(202);
