@@ -62,11 +62,21 @@ export function compactValues<T>(set: CompactSet<T>): T[] {
   return [set];
 }
 
-/** Calls `visit` for each member, without allocating (the set must not change meanwhile). */
+/**
+ * Calls `visit` for each member once, without allocating. `visit` may delete the member it visits
+ * (a connection that closes while it is written to); the others are still visited.
+ */
 export function compactForEach<T>(set: CompactSet<T>, visit: (member: T) => void): void {
   if (set === undefined) return;
-  if (Array.isArray(set) || set instanceof Set) for (const member of set) visit(member);
-  else visit(set);
+  if (set instanceof Set) {
+    // A Set's iteration skips deleted members and visits the rest.
+    for (const member of set) visit(member);
+  } else if (Array.isArray(set)) {
+    // Backwards: a delete moves the last member into the freed slot, and that one was visited already.
+    for (let index = set.length - 1; index >= 0; index--) if (index < set.length) visit(set[index]!);
+  } else {
+    visit(set);
+  }
 }
 
 /** Any one member (the bare one, or the first), or undefined when empty. */

@@ -297,20 +297,17 @@ export class Gateway {
 
   /** Writes a publication to each member without a native topic, formatted once per wire. */
   private deliverDirect(members: CompactSet<Connection>, publication: Publication): void {
-    if (!(members instanceof Set || Array.isArray(members))) {
-      this.deliverTo(members!, publication, members!.wire.publication(publication));
-      return;
-    }
-    // A plain loop rather than compactForEach: this runs per reader and per publication.
     let wire: Connection["wire"] | undefined;
     let text = "";
-    for (const connection of members) {
+    // A member may close while it is written to (an SSE stream ending at a run's final event), which
+    // removes it from `members`: compactForEach still visits every other member once.
+    compactForEach(members, (connection) => {
       if (connection.wire !== wire) {
         wire = connection.wire;
         text = wire.publication(publication);
       }
       this.deliverTo(connection, publication, text);
-    }
+    });
   }
 
   private deliverTo(connection: Connection, publication: Publication, text: string): void {

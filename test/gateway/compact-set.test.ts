@@ -57,3 +57,21 @@ test("a few members stay in an array, many go to a Set, and back to bare as they
   for (const member of members.slice(1)) set = compactDelete(set, member);
   expect(set).toBe(members[0]);
 });
+
+test("compactForEach visits every member once even when the visit deletes members", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.boolean(), { minLength: 20, maxLength: 20 }), (size, deletes) => {
+      const members = Array.from({ length: size }, (_, index) => ({ index }));
+      let set: CompactSet<{ index: number }> = undefined;
+      for (const member of members) set = compactAdd(set, member);
+      const holder = { set };
+      const visited: number[] = [];
+      compactForEach(holder.set, (member) => {
+        visited.push(member.index);
+        // The visited member leaves, as a connection closing during delivery does.
+        if (deletes[member.index]) holder.set = compactDelete(holder.set, member);
+      });
+      expect(visited.sort((a, b) => a - b)).toEqual(members.map((member) => member.index));
+    }),
+  );
+});

@@ -177,6 +177,20 @@ describe("runs", () => {
     await waitFor(() => harness.server.app.gateway.connectionCount === 1, "curl's stream to be released");
   });
 
+  test("several until=final readers of one run each get the final event and end, though each leaves the channel as it ends", async () => {
+    const ack = await runAwaitingApproval();
+    const readers = await Promise.all(
+      [0, 1, 2].map(() => SseClient.open(threadEvents(harness.server.httpUrl, ack.thread_id, "?until=final"), { headers: bearer(aliceToken) })),
+    );
+    await waitFor(() => harness.server.app.gateway.connectionCount === 4, "the three streams to be open");
+    await approve(ack.message_id);
+    for (const reader of readers) {
+      expect(await reader.ended).toEqual({ kind: "done" });
+      expect(publicationsOf(reader.received).some((event) => dataOf(event).final_message === true)).toBe(true);
+    }
+    await collectRun(alice, ack.message_id);
+  });
+
   test("closing an SSE stream mid-run does not stop the run: a WebSocket watcher sees it complete", async () => {
     const ack = await runAwaitingApproval();
     const stream = await SseClient.open(threadEvents(harness.server.httpUrl, ack.thread_id, "?since=0"), { headers: bearer(aliceToken) });
