@@ -47,6 +47,8 @@ export interface StartRunRequest {
   threadId?: string;
   content: string;
   useReasoning?: boolean;
+  /** A `threadId` that does not exist yet is created for the caller (a client that names its threads, the AI SDK's chat id). */
+  createThread?: boolean;
 }
 
 export class AgentService {
@@ -113,8 +115,9 @@ export class AgentService {
     const thread = request.threadId === undefined ? undefined : await storage.getThread(request.threadId);
     // Another user's thread answers as one that does not exist, so thread ids cannot be probed
     // (docs/protocol.md section 6.1).
-    if (request.threadId !== undefined && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
-    const threadId = thread?.id ?? crypto.randomUUID();
+    const creating = thread === undefined && request.createThread === true;
+    if (request.threadId !== undefined && !creating && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
+    const threadId = thread?.id ?? request.threadId ?? crypto.randomUUID();
     const channel = threadChannel(threadId);
     // Before anything is stored: a connection that may not follow the thread gets nothing started.
     caller.connection?.checkJoin(channel);

@@ -12,3 +12,4 @@ export * from "./run-events.ts";
 export * from "./schemas.ts";
 export * from "./server-frames.ts";
 export * from "./sse-events.ts";
+export * from "./ui-message-chunks.ts";

@@ -1,0 +1,149 @@
+// The Vercel AI SDK's HTTP chat transport (docs/protocol.md section 11): `DefaultChatTransport` posts a
+// chat and reconnects to it; the answer is the thread's run as a UI message stream. A thin adapter over
+// the agent's startRun and the gateway's subscribe, with their permissions, limits and recovery.
+
+import { Elysia, t } from "elysia";
+import type { AgentService } from "../../agent/agent-service.ts";
+import type { Principal } from "../../auth/principal.ts";
+import type { TokenService } from "../../auth/tokens.ts";
+import type { Broker } from "../../broker/broker.ts";
+import type { Config } from "../../config.ts";
+import type { Gateway } from "../../gateway/gateway.ts";
+import { requirePrincipal } from "../../http/auth.ts";
+import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
+import {
+  AiSdkChatId,
+  AiSdkChatRequest,
+  CloseCode,
+  ErrorCode,
+  ProtocolError,
+  UI_MESSAGE_STREAM_HEADER,
+  UI_MESSAGE_STREAM_VERSION,
+  threadChannel,
+  validationFailures,
+} from "../../protocol/index.ts";
+import type { Message, Storage } from "../../storage/storage.ts";
+import { SseWriteBatch } from "../sse/sse-connection.ts";
+import { storedRunEvents } from "./run-chunks.ts";
+import { UiStreamConnection } from "./ui-stream-connection.ts";
+
+export interface AiSdkRouteDeps {
+  config: Pick<Config, "maxBodyBytes">;
+  gateway: Gateway;
+  tokens: TokenService;
+  storage: Storage;
+  broker: Broker;
+  agent: AgentService;
+}
+
+const STREAM_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+  [UI_MESSAGE_STREAM_HEADER]: UI_MESSAGE_STREAM_VERSION,
+};
+const bearer = { security: [{ bearerAuth: [] }] };
+const MAX_CONTENT_LENGTH = 100_000;
+
+const unfinished = (message: Message) => message.role === "assistant" && (message.status === "streaming" || message.status === "awaiting_approval");
+
+/** The new user message: the text parts of the last message, which must be the user's. */
+function contentOf(request: AiSdkChatRequest): string {
+  if (request.trigger === "regenerate-message") throw new ProtocolError(ErrorCode.invalidMessage, "regenerate is not supported yet", ["/trigger"]);
+  const last = request.messages[request.messages.length - 1]!;
+  const at = `/messages/${request.messages.length - 1}`;
+  if (last.role !== "user") throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's", [`${at}/role`]);
+  const content = last.parts.flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n");
+  if (content.length === 0) throw new ProtocolError(ErrorCode.invalidMessage, "the last message has no text", [`${at}/parts`]);
+  if (content.length > MAX_CONTENT_LENGTH) throw new ProtocolError(ErrorCode.invalidMessage, `the last message is longer than ${MAX_CONTENT_LENGTH} characters`, [`${at}/parts`]);
+  return content;
+}
+
+export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }: AiSdkRouteDeps) {
+  const batch = new SseWriteBatch();
+  const maxBytes = config.maxBodyBytes;
+
+  /** A registered stream of the caller's, within their connection limit. */
+  const openStream = (principal: Principal): UiStreamConnection => {
+    const connection = new UiStreamConnection(principal, gateway, batch);
+    gateway.register(connection);
+    if (!gateway.admit(principal.sub)) {
+      connection.close(CloseCode.policyViolation, "too many connections");
+      throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
+    }
+    return connection;
+  };
+
+  /** Runs `start` with the stream open, and closes it when `start` fails. */
+  const starting = async (connection: UiStreamConnection, start: () => Promise<void>): Promise<Response> => {
+    try {
+      await start();
+    } catch (error) {
+      connection.close(CloseCode.internalError, "stream failed to start");
+      throw error;
+    }
+    return new Response(connection.stream, { headers: STREAM_HEADERS });
+  };
+
+  return new Elysia({ name: "ai-sdk-routes" })
+    .post(
+      "/ai-sdk/chat",
+      async ({ request }) => {
+        // The caller first: no body is read for an unknown one (docs/protocol.md section 7.2).
+        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const body = await readJsonBody(request, { maxBytes });
+        const details = validationFailures(AiSdkChatRequest, body);
+        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the AI SDK chat request", details);
+        const chat = body as AiSdkChatRequest;
+        const content = contentOf(chat);
+        const thread = await storage.getThread(chat.id);
+        if (thread && thread.ownerId !== principal.sub) throw new ProtocolError(ErrorCode.notFound, `no thread ${chat.id}`);
+        const connection = openStream(principal);
+        return starting(connection, async () => {
+          // Following the thread before the run starts: the stream has its every event from the first.
+          await gateway.subscribe(connection, threadChannel(chat.id), {});
+          const accepted = await agent.startRun({
+            caller: { userId: principal.sub },
+            threadId: chat.id,
+            content,
+            useReasoning: chat.use_reasoning,
+            createThread: true,
+          });
+          connection.follow(accepted.message_id);
+        });
+      },
+      {
+        parse: "none",
+        detail: {
+          summary: "Send a chat message as the AI SDK's DefaultChatTransport does; the run as a UI message stream",
+          requestBody: jsonRequestBody(AiSdkChatRequest),
+          ...bearer,
+        },
+      },
+    )
+    .get(
+      "/ai-sdk/chat/:id/stream",
+      async ({ request, params }) => {
+        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const snapshot = await storage.threadSnapshot(params.id);
+        // No run to resume: also for a thread the caller cannot see, which the AI SDK asks about for
+        // every new chat, and which must answer as an idle one so that thread ids cannot be probed.
+        const active = snapshot?.thread.ownerId === principal.sub ? snapshot.messages.find(unfinished) : undefined;
+        if (!snapshot || !active) return new Response(null, { status: 204 });
+        const channel = threadChannel(params.id);
+        const state = await broker.state(channel);
+        // The stored messages reflect events up to eventSeq of eventEpoch; of any other epoch, none yet (section 7.4).
+        const since = snapshot.thread.eventEpoch === state.epoch ? (snapshot.thread.eventSeq ?? 0) : 0;
+        const connection = openStream(principal);
+        return starting(connection, async () => {
+          // What the stored message holds, then the events after it: the whole run, each part once.
+          connection.follow(active.id, { events: storedRunEvents(active), position: `${state.epoch}:${since}` });
+          await gateway.subscribe(connection, channel, { since, epoch: state.epoch });
+        });
+      },
+      {
+        params: t.Object({ id: AiSdkChatId }),
+        detail: { summary: "The thread's active run as a UI message stream from its start, then live; 204 when none is active", ...bearer },
+      },
+    );
+}
