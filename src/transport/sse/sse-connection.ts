@@ -26,6 +26,24 @@ export interface SseOptions {
 export class SseWriteBatch {
   private waiting: SseConnection[] = [];
   private scheduled = false;
+  // The readers of a channel get the same events in a turn, as the same strings: the bytes of the
+  // last sequence encoded serve every reader whose sequence is that one.
+  private lastTexts: readonly string[] | undefined;
+  private lastBytes = new Uint8Array(0);
+  private readonly encoder = new TextEncoder();
+
+  /** The UTF-8 bytes of `texts` joined, shared with the previous call when it had the same strings. */
+  encode(texts: readonly string[]): Uint8Array {
+    const last = this.lastTexts;
+    if (last !== undefined && last.length === texts.length) {
+      let same = true;
+      for (let index = 0; same && index < texts.length; index++) same = texts[index] === last[index];
+      if (same) return this.lastBytes;
+    }
+    this.lastTexts = texts;
+    this.lastBytes = this.encoder.encode(texts.length === 1 ? texts[0]! : texts.join(""));
+    return this.lastBytes;
+  }
 
   add(connection: SseConnection): void {
     this.waiting.push(connection);
@@ -39,6 +57,7 @@ export class SseWriteBatch {
     const waiting = this.waiting;
     this.waiting = [];
     for (const connection of waiting) connection.flush();
+    this.lastTexts = undefined;
   }
 }
 
@@ -54,8 +73,9 @@ export class SseConnection implements Connection {
   // The response's sink, once Bun starts sending the body (the subscribe's replay is sent before the
   // response is returned, and waits in `pending` until then).
   private sink: ReadableStreamDirectController | undefined;
-  // Text sent and not yet written to the sink: written once per turn of the event loop (SseWriteBatch).
-  private pending: string | undefined = undefined;
+  // Texts sent and not yet written to the sink, in order: written once per turn of the event loop
+  // (SseWriteBatch), as one write.
+  private pending: string[] | undefined = undefined;
   private queued = false;
   // Bytes the client has not taken: those pending, and those written while the sink reported
   // backpressure, until it drains. The slow-reader check reads this number, nothing else.
@@ -97,7 +117,7 @@ export class SseConnection implements Connection {
 
   send(text: string): void {
     if (this.ended) return;
-    this.pending = this.pending === undefined ? text : this.pending + text;
+    (this.pending ??= []).push(text);
     this.backlog += text.length;
     if (this.queued || !this.sink) return;
     this.queued = true;
@@ -107,22 +127,22 @@ export class SseConnection implements Connection {
   /** Writes what is pending to the response (called by the batch, and when the response starts or ends). */
   flush(): void {
     this.queued = false;
-    const text = this.pending;
-    if (text === undefined || !this.sink || this.endCode === CloseCode.tryAgainLater) return;
+    const texts = this.pending;
+    if (texts === undefined || !this.sink || this.endCode === CloseCode.tryAgainLater) return;
     this.pending = undefined;
-    this.backlog -= text.length;
-    this.write(text);
+    for (const text of texts) this.backlog -= text.length;
+    this.write(this.options.batch.encode(texts));
   }
 
-  private write(text: string): void {
-    const written = this.sink!.write(text);
+  private write(bytes: Uint8Array): void {
+    const written = this.sink!.write(bytes);
     if (typeof written === "number") {
       // 0: the client is gone.
-      if (written === 0 && text.length > 0) this.close(CloseCode.goingAway, "client went away");
+      if (written === 0 && bytes.length > 0) this.close(CloseCode.goingAway, "client went away");
       return;
     }
     // Accepted but buffered: counted until the sink drains, which settles this one promise.
-    this.backlog += text.length;
+    this.backlog += bytes.length;
     if (this.draining) return;
     this.draining = true;
     written.then(
