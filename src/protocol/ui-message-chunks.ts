@@ -18,10 +18,23 @@ export const UI_MESSAGE_STREAM_DONE = "[DONE]";
 /** A chat id is a thread id, and `thread:<id>` must be a valid channel name. */
 export const AiSdkChatId = Type.String({ pattern: "^[A-Za-z0-9_:.@-]{1,121}$" });
 
-/** A part of a UI message: only text parts are read, any other kind is accepted and ignored. */
+/** The answer `addToolApprovalResponse` puts in a tool part (`approved` is absent while none is given). */
+export const AiSdkToolApproval = Type.Object({
+  id: Type.String({ maxLength: 256 }),
+  approved: Type.Optional(Type.Boolean()),
+  reason: Type.Optional(Type.String({ maxLength: 10_000, pattern: WITHOUT_NUL })),
+});
+
+/**
+ * A part of a UI message: text parts of the user's message are read, and of the assistant's last
+ * message the tool parts' state, call id and approval; other fields and kinds are accepted and ignored.
+ */
 export const AiSdkMessagePart = Type.Object({
   type: Type.String({ minLength: 1, maxLength: 128 }),
   text: Type.Optional(Type.String({ maxLength: 100_000, pattern: WITHOUT_NUL })),
+  state: Type.Optional(Type.String({ maxLength: 64 })),
+  toolCallId: Type.Optional(Type.String({ maxLength: 256 })),
+  approval: Type.Optional(AiSdkToolApproval),
 });
 export type AiSdkMessagePart = Static<typeof AiSdkMessagePart>;
 
@@ -92,8 +105,8 @@ export const SourceDocumentChunk = chunk("source-document", {
   title: Type.String(),
   providerMetadata: Type.Optional(AgentwireMetadata),
 });
-/** The run completed. */
-export const FinishChunk = chunk("finish", { finishReason: literalUnion("stop") });
+/** The run completed (`stop`), or waits for the answer to an approval request (`tool-calls`). */
+export const FinishChunk = chunk("finish", { finishReason: literalUnion("stop", "tool-calls") });
 /** The run was stopped. */
 export const AbortChunk = chunk("abort", { reason: Type.Optional(Type.String()) });
 /** The run failed, or its events could not be recovered; `errorText` says which. */

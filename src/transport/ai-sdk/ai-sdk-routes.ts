@@ -4,6 +4,7 @@
 
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../../agent/agent-service.ts";
+import type { ApprovalDecision } from "../../agent/run.ts";
 import type { Principal } from "../../auth/principal.ts";
 import type { TokenService } from "../../auth/tokens.ts";
 import type { Broker } from "../../broker/broker.ts";
@@ -47,12 +48,31 @@ const MAX_CONTENT_LENGTH = 100_000;
 
 const unfinished = (message: Message) => message.role === "assistant" && (message.status === "streaming" || message.status === "awaiting_approval");
 
+/** An answer to an approval request, as `addToolApprovalResponse` leaves it in the assistant message's tool part. */
+interface ApprovalAnswer {
+  callId: string;
+  decision: ApprovalDecision;
+}
+
+/** The approval answers of the last message when it is the assistant's: the request that sends them (section 11.4). */
+function approvalAnswersOf(request: AiSdkChatRequest): ApprovalAnswer[] | undefined {
+  const last = request.messages[request.messages.length - 1]!;
+  if (last.role !== "assistant") return undefined;
+  const answers = last.parts.flatMap(({ state, approval }): ApprovalAnswer[] => {
+    if (state !== "approval-responded" || approval?.approved === undefined) return [];
+    const decision = approval.approved ? { approved: true } : { approved: false, reason: approval.reason || "rejected by the user" };
+    return [{ callId: approval.id, decision }];
+  });
+  const at = `/messages/${request.messages.length - 1}`;
+  if (answers.length === 0) throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's, or the assistant's with approval responses", [`${at}/role`]);
+  return answers;
+}
+
 /** The new user message: the text parts of the last message, which must be the user's. */
 function contentOf(request: AiSdkChatRequest): string {
   if (request.trigger === "regenerate-message") throw new ProtocolError(ErrorCode.invalidMessage, "regenerate is not supported yet", ["/trigger"]);
   const last = request.messages[request.messages.length - 1]!;
   const at = `/messages/${request.messages.length - 1}`;
-  if (last.role !== "user") throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's", [`${at}/role`]);
   const content = last.parts.flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n");
   if (content.length === 0) throw new ProtocolError(ErrorCode.invalidMessage, "the last message has no text", [`${at}/parts`]);
   if (content.length > MAX_CONTENT_LENGTH) throw new ProtocolError(ErrorCode.invalidMessage, `the last message is longer than ${MAX_CONTENT_LENGTH} characters`, [`${at}/parts`]);
@@ -85,6 +105,25 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
     return new Response(connection.stream, { headers: STREAM_HEADERS });
   };
 
+  /**
+   * Hands the approval answers to the waiting run, and streams the rest of the run from here on,
+   * continuing the reader's assistant message: the tool parts it has are not announced again.
+   */
+  const answerApprovals = async (principal: Principal, chat: AiSdkChatRequest, answers: ApprovalAnswer[]): Promise<Response> => {
+    const last = chat.messages[chat.messages.length - 1]!;
+    const message = await storage.getMessage(last.id);
+    // Not the caller's, or not this thread's: as unknown, so ids cannot be probed.
+    if (!message || message.ownerId !== principal.sub || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
+    const shown = last.parts.flatMap((part) => (part.toolCallId ? [part.toolCallId] : []));
+    const connection = openStream(principal);
+    return starting(connection, async () => {
+      // Following the thread before the decision: the stream has every event the decision causes.
+      await gateway.subscribe(connection, threadChannel(chat.id), {});
+      connection.follow(message.id, { shown });
+      for (const { callId, decision } of answers) await agent.control.decide(principal.sub, message.id, callId, decision);
+    });
+  };
+
   return new Elysia({ name: "ai-sdk-routes" })
     .post(
       "/ai-sdk/chat",
@@ -95,6 +134,8 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const details = validationFailures(AiSdkChatRequest, body);
         if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the AI SDK chat request", details);
         const chat = body as AiSdkChatRequest;
+        const answers = approvalAnswersOf(chat);
+        if (answers) return answerApprovals(principal, chat, answers);
         const content = contentOf(chat);
         const thread = await storage.getThread(chat.id);
         if (thread && thread.ownerId !== principal.sub) throw new ProtocolError(ErrorCode.notFound, `no thread ${chat.id}`);
@@ -137,8 +178,9 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const connection = openStream(principal);
         return starting(connection, async () => {
           // What the stored message holds, then the events after it: the whole run, each part once.
-          connection.follow(active.id, { events: storedRunEvents(active), position: `${state.epoch}:${since}` });
+          connection.follow(active.id, { stored: { events: storedRunEvents(active), position: `${state.epoch}:${since}` } });
           await gateway.subscribe(connection, channel, { since, epoch: state.epoch });
+          connection.caughtUp();
         });
       },
       {

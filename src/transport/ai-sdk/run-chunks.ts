@@ -18,10 +18,33 @@ export class RunChunks {
   private toolsInStep = false;
   private open: { kind: PartKind; id: string } | undefined;
   private partCount = 0;
-  private readonly announced = new Set<string>();
+  private readonly announced: Set<string>;
   private readonly awaitingApproval = new Set<string>();
 
-  constructor(private readonly messageId: string) {}
+  /** `shown`: the calls the reader already has as tool parts (a stream that continues a message after an approval). */
+  constructor(
+    private readonly messageId: string,
+    shown: Iterable<string> = [],
+  ) {
+    this.announced = new Set(shown);
+  }
+
+  /** The run waits for the reader's answer to an approval request it was sent. */
+  get waitingForApproval(): boolean {
+    return !this.finished && this.awaitingApproval.size > 0;
+  }
+
+  /**
+   * Ends the chunks where the run waits for approval, as the AI SDK's own server does: the client
+   * sends the answer with its next request, whose stream continues the message.
+   */
+  pause(): UiMessageChunk[] {
+    const chunks: UiMessageChunk[] = [];
+    this.finished = true;
+    this.closePart(chunks);
+    chunks.push({ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" });
+    return chunks;
+  }
 
   /** The chunks of the run's next event; none after its final event. */
   next(event: RunEvent): UiMessageChunk[] {

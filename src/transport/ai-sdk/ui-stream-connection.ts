@@ -40,6 +40,8 @@ export class UiStreamConnection extends SseConnection {
   private messageId: string | undefined;
   // Publications that arrived before the run's message id was known (a send subscribes before it starts the run).
   private held: Publication[] | undefined = [];
+  private catchingUp = false;
+  private position = "";
 
   constructor(principal: Principal, gateway: Gateway, batch: SseWriteBatch) {
     super(principal, gateway, { untilFinal: false, batch });
@@ -47,15 +49,25 @@ export class UiStreamConnection extends SseConnection {
 
   /**
    * Streams the run of assistant message `messageId` from here on. `stored`, for a run picked up in
-   * the middle, is what the stored message holds, at `position`; the events after it follow.
+   * the middle, is what the stored message holds, at `position`; the events after it follow (call
+   * `caughtUp` once they have). `shown`: the tool calls the reader already has, for a stream that
+   * continues the reader's message after an approval.
    */
-  follow(messageId: string, stored?: { events: RunEvent[]; position: string }): void {
+  follow(messageId: string, from: { stored?: { events: RunEvent[]; position: string }; shown?: Iterable<string> } = {}): void {
     this.messageId = messageId;
-    this.chunks = new RunChunks(messageId);
-    if (stored) for (const event of stored.events) this.writeEvent(event, stored.position);
+    this.chunks = new RunChunks(messageId, from.shown);
+    // A stored approval request may already be answered by the events that follow it.
+    this.catchingUp = from.stored !== undefined;
+    if (from.stored) for (const event of from.stored.events) this.writeEvent(event, from.stored.position);
     const held = this.held ?? [];
     this.held = undefined;
     for (const publication of held) this.deliver(publication);
+  }
+
+  /** The events after the stored position were delivered: the stream is where the run is. */
+  caughtUp(): void {
+    this.catchingUp = false;
+    this.pauseAtApproval();
   }
 
   override send(text: string): void {
@@ -79,8 +91,18 @@ export class UiStreamConnection extends SseConnection {
 
   private writeEvent(event: RunEvent, position: string): void {
     const chunks = this.chunks!;
+    this.position = position;
     super.send(chunkLines(chunks.next(event), position));
     if (chunks.finished) this.endRun();
+    else this.pauseAtApproval();
+  }
+
+  /** A run waiting for the reader's approval ends this stream; the answer's request continues it (section 11.4). */
+  private pauseAtApproval(): void {
+    const chunks = this.chunks;
+    if (this.closed || this.catchingUp || !chunks?.waitingForApproval) return;
+    super.send(chunkLines(chunks.pause(), this.position));
+    this.endRun();
   }
 
   /** The events after the stored position are gone from history: the client must reload the thread. */

@@ -4,7 +4,18 @@
 
 import { expect } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
-import { DefaultChatTransport, getToolName, isToolUIPart, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
+import {
+  AbstractChat,
+  DefaultChatTransport,
+  getToolName,
+  isToolUIPart,
+  readUIMessageStream,
+  type ChatInit,
+  type ChatState,
+  type ChatStatus,
+  type UIMessage,
+  type UIMessageChunk,
+} from "ai";
 import { UiMessageChunk, type MessageView, type SourceView, type StoredToolCall } from "../../../src/protocol/index.ts";
 import { parseSse } from "../../helpers/sse-client.ts";
 
@@ -35,6 +46,24 @@ export function chatTransport(baseUrl: string, token: string) {
   };
   const transport = new DefaultChatTransport({ api: `${baseUrl}/ai-sdk/chat`, headers: bearer(token), fetch: recordingFetch as typeof fetch });
   return { transport, responses };
+}
+
+/** The state a UI framework keeps for a chat, here plain fields, as the `ai` package's own tests keep it. */
+class MemoryChatState implements ChatState<UIMessage> {
+  status: ChatStatus = "ready";
+  error: Error | undefined = undefined;
+  messages: UIMessage[] = [];
+  pushMessage = (message: UIMessage) => void (this.messages = [...this.messages, message]);
+  popMessage = () => void (this.messages = this.messages.slice(0, -1));
+  replaceMessage = (index: number, message: UIMessage) => void (this.messages = this.messages.with(index, message));
+  snapshot = <T>(thing: T): T => structuredClone(thing);
+}
+
+/** The package's AbstractChat (what useChat wraps) over an in-memory state. */
+export class TestChat extends AbstractChat<UIMessage> {
+  constructor(init: Omit<ChatInit<UIMessage>, "messages">) {
+    super({ ...init, state: new MemoryChatState() });
+  }
 }
 
 export function userMessage(text: string): UIMessage {

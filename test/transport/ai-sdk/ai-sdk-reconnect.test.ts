@@ -23,48 +23,52 @@ describe("a run picked up from its stored state (tool approval, checkpointed)", 
   });
   afterAll(() => harness.stop());
 
-  test("a reload while a tool waits for approval shows the whole answer once; the approval lets the run finish on the new stream", async () => {
+  test("a reload while a tool waits for approval shows the whole answer once and pauses at the request; after the approval a reload streams the rest", async () => {
     const { transport, responses } = chatTransport(baseUrl, token);
     const chatId = crypto.randomUUID();
     harness.fake.enqueue(
       toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
-      textResponse("It is 42."),
+      // Still running when the last reload comes.
+      textResponse("It is 42.", { ending: "stall" }),
     );
-    const pageLoad = new AbortController();
-    const first = follow(await sendText(transport, chatId, "What is 6*7?", { abortSignal: pageLoad.signal }));
-    await waitFor(() => awaitsApproval(first.message), "the approval request");
-    // The page goes away; the run waits on.
-    pageLoad.abort();
-    await first.ended.catch(() => {});
+    const first = follow(await sendText(transport, chatId, "What is 6*7?"));
+    // The stream ends where the run waits for the reader's answer, as the AI SDK's own server does.
+    await first.ended;
+    expect(awaitsApproval(first.message)).toBe(true);
+    expect(first.chunks.at(-1)).toEqual({ type: "finish", finishReason: "tool-calls" });
     await waitFor(() => harness.server.app.gateway.connectionCount === 0, "the first stream to be released");
 
+    // A reload: the stored state, with the approval request, and the same pause.
     const resumed = await transport.reconnectToStream({ chatId });
     expect(resumed).not.toBeNull();
     const second = follow(resumed!);
-    await waitFor(() => awaitsApproval(second.message), "the approval request on the resumed stream");
+    await second.ended;
+    expect(second.errors).toEqual([]);
+    expect(awaitsApproval(second.message)).toBe(true);
     expect(textOf(second.message)).toBe("Let me compute. ");
+    expect(typesOf(second.chunks).slice(-2)).toEqual(["finish-step", "finish"]);
     const messageId = messageIdOf(second.chunks);
     expect(messageId).toBe(messageIdOf(first.chunks));
+    expectWellFormedStream(await responses[1]!.body);
+
+    // Answered elsewhere (REST); a reload after it streams the run from its start, past the answered request, and on.
     const approve = await fetch(`${baseUrl}/threads/${chatId}/approve`, {
       method: "POST",
       headers: { ...bearer(token), "content-type": "application/json" },
       body: JSON.stringify({ message_id: messageId, call_id: "call_mul" }),
     });
     expect(approve.status).toBe(200);
-    await second.ended;
-    expect(second.errors).toEqual([]);
-    expect(textOf(second.message)).toBe("Let me compute. It is 42.");
-    expect(second.message!.parts.find(isToolUIPart)).toMatchObject({
-      toolCallId: "call_mul",
-      state: "output-available",
-      output: "42",
-      approval: { id: "call_mul", approved: true },
-    });
-    expect(typesOf(second.chunks).at(-1)).toBe("finish");
+    const third = follow((await transport.reconnectToStream({ chatId }))!);
+    await waitFor(() => textOf(third.message) === "Let me compute. It is 42.", "the rest of the run");
+    expect(third.message!.parts.find(isToolUIPart)).toMatchObject({ toolCallId: "call_mul", state: "output-available", output: "42" });
+    expect((await fetch(`${baseUrl}/threads/${chatId}/stop`, { method: "POST", headers: bearer(token) })).status).toBe(202);
+    await third.ended;
+    expect(third.errors).toEqual([]);
+    expect(typesOf(third.chunks).at(-1)).toBe("abort");
     const stored = (await storedMessages(baseUrl, token, chatId)).messages[1]!;
-    expect(stored.status).toBe("completed");
-    expectSameAsStored(second.message, stored);
-    expectWellFormedStream(await responses[1]!.body);
+    expect(stored.status).toBe("cancelled");
+    expectSameAsStored(third.message, stored);
+    expectWellFormedStream(await responses[2]!.body);
   });
 
   test("204 (null) when the thread has no active run, is unknown, or is another user's; 401 without a token", async () => {

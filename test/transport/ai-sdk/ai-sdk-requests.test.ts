@@ -65,12 +65,18 @@ describe("refusals", () => {
     expect(text.status).toBe(415);
   });
 
-  test("the last message must be the user's and carry text; regenerate is not supported yet", async () => {
+  test("the last message must be the user's with text, or the assistant's with approval responses; regenerate is not supported yet", async () => {
     const id = crypto.randomUUID();
     const assistantLast = chat({ id, messages: [userMessage("Hi"), { id: "a", role: "assistant", parts: [{ type: "text", text: "Hello" }] }] });
     expect(await post(assistantLast)).toEqual({
       status: 400,
-      body: { code: "invalid_message", message: "the last message must be the user's", details: ["/messages/1/role"] },
+      body: { code: "invalid_message", message: "the last message must be the user's, or the assistant's with approval responses", details: ["/messages/1/role"] },
+    });
+    // Approval responses for a message that is not one of the caller's on this thread.
+    const approval = { type: "tool-calculator", toolCallId: "c", state: "approval-responded", approval: { id: "c", approved: true } };
+    expect(await post(chat({ id, messages: [userMessage("Hi"), { id: "a", role: "assistant", parts: [approval] }] }))).toEqual({
+      status: 404,
+      body: { code: "not_found", message: `no message a on thread ${id}` },
     });
     const noText = chat({ id, messages: [{ id: "u", role: "user", parts: [{ type: "file", url: "data:,x", mediaType: "text/plain" }] }] });
     expect(await post(noText)).toMatchObject({ status: 400, body: { code: "invalid_message", message: "the last message has no text" } });

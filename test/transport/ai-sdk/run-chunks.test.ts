@@ -87,6 +87,35 @@ describe("RunChunks", () => {
     expect(message.parts[1]).toMatchObject({ type: "tool-calculator", state: "output-denied", approval: { id: "c1", approved: false, reason: "not now" } });
   });
 
+  test("waiting for approval: pause ends the step and the message with finish tool-calls; nothing follows", () => {
+    const translator = new RunChunks("M1");
+    translator.next(event("status", "started"));
+    translator.next(text("Let me compute. "));
+    expect(translator.waitingForApproval).toBe(false);
+    translator.next(tool("awaiting_approval", calculator));
+    expect(translator.waitingForApproval).toBe(true);
+    expect(translator.pause()).toEqual([{ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" }]);
+    expect(translator.waitingForApproval).toBe(false);
+    expect(translator.next(tool("processing", calculator))).toEqual([]);
+  });
+
+  test("continuing a message after an approval: calls the reader has are not announced again", () => {
+    const translator = new RunChunks("M1", ["c1"]);
+    const chunks = [tool("processing", calculator), tool("done", { ...calculator, result: "42" }), text("It is 42."), completed()].flatMap((item) => translator.next(item));
+    expect(typesOf(chunks)).toEqual([
+      "start",
+      "start-step",
+      "tool-output-available",
+      "finish-step",
+      "start-step",
+      "text-start",
+      "text-delta",
+      "text-end",
+      "finish-step",
+      "finish",
+    ]);
+  });
+
   test("a failed call with arguments that were not JSON keeps the raw text as its input", async () => {
     const raw: ToolCallView = { call_id: "c2", name: "calculator", arguments: "{not json" };
     const { message } = await rebuild([event("status", "started"), tool("processing", raw), tool("failed", { ...raw, error: "invalid arguments" }), completed()]);

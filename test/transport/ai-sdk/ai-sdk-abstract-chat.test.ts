@@ -1,0 +1,140 @@
+// The AI SDK's own AbstractChat (what useChat wraps) over DefaultChatTransport against agentwire
+// (docs/protocol.md section 11): approvals answered with addToolApprovalResponse, and a conversation
+// of several turns, each checked against GET /threads/:id/messages.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { isToolUIPart, lastAssistantMessageIsCompleteWithApprovalResponses, type FinishReason, type UIMessage } from "ai";
+import { textResponse, toolCallResponse } from "../../helpers/fake-openai.ts";
+import { startAgentHarness, type AgentHarness } from "../../helpers/runs.ts";
+import { waitFor } from "../../helpers/wait.ts";
+import { TestChat, chatTransport, expectSameAsStored, expectWellFormedStream, storedMessages, textOf } from "./ai-sdk-kit.ts";
+
+let harness: AgentHarness;
+let baseUrl: string;
+let token: string;
+
+beforeAll(async () => {
+  harness = await startAgentHarness({ TOOLS_REQUIRE_APPROVAL: "calculator" });
+  baseUrl = harness.server.httpUrl;
+  token = await harness.server.token({ sub: "alice" });
+});
+afterAll(() => harness.stop());
+
+/** A chat as an app builds it, answering approvals automatically once all are given; its finishes counted. */
+function approvingChat() {
+  const { transport, responses } = chatTransport(baseUrl, token);
+  const finishes: (FinishReason | undefined)[] = [];
+  const chat = new TestChat({
+    id: crypto.randomUUID(),
+    transport,
+    sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses,
+    onFinish: ({ finishReason }) => finishes.push(finishReason),
+  });
+  return { chat, responses, finishes };
+}
+
+const toolPartOf = (message: UIMessage | undefined) => message?.parts.find(isToolUIPart);
+
+describe("addToolApprovalResponse", () => {
+  test("approved: the stream pauses at the approval request, and the answer's request streams the rest of the run", async () => {
+    const { chat, responses, finishes } = approvingChat();
+    harness.fake.enqueue(
+      toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
+      textResponse("It is 42."),
+    );
+    await chat.sendMessage({ text: "What is 6*7?" });
+    expect(chat.status).toBe("ready");
+    expect(finishes).toEqual(["tool-calls"]);
+    expect(toolPartOf(chat.lastMessage)).toMatchObject({ toolCallId: "call_mul", state: "approval-requested", approval: { id: "call_mul" } });
+    const waiting = (await storedMessages(baseUrl, token, chat.id)).messages[1]!;
+    expect(waiting.status).toBe("awaiting_approval");
+    expect(chat.lastMessage!.id).toBe(waiting.id);
+
+    await chat.addToolApprovalResponse({ id: "call_mul", approved: true });
+    await waitFor(() => finishes.length === 2 && chat.status === "ready", "the rest of the run");
+    expect(chat.error).toBeUndefined();
+    expect(finishes).toEqual(["tool-calls", "stop"]);
+    const stored = await storedMessages(baseUrl, token, chat.id);
+    expect(stored.messages.map((message) => [message.role, message.status])).toEqual([
+      ["user", "completed"],
+      ["assistant", "completed"],
+    ]);
+    // One assistant message, continued by the second request.
+    expect(chat.messages.map((message) => message.role)).toEqual(["user", "assistant"]);
+    expect(textOf(chat.lastMessage)).toBe("Let me compute. It is 42.");
+    expect(toolPartOf(chat.lastMessage)).toMatchObject({ state: "output-available", output: "42", approval: { id: "call_mul", approved: true } });
+    expectSameAsStored(chat.lastMessage, stored.messages[1]!);
+    expect(responses.map((response) => [new URL(response.url).pathname, response.status])).toEqual([
+      ["/ai-sdk/chat", 200],
+      ["/ai-sdk/chat", 200],
+    ]);
+    for (const response of responses) expectWellFormedStream(await response.body);
+    await waitFor(() => harness.server.app.gateway.connectionCount === 0, "the streams to be released");
+  });
+
+  test("denied with a reason: the call is rejected with it, and the run goes on without it", async () => {
+    const { chat, finishes } = approvingChat();
+    harness.fake.enqueue(toolCallResponse([{ id: "call_no", name: "calculator", arguments: { expression: "1+1" } }]), textResponse("Fine, I will not."));
+    await chat.sendMessage({ text: "What is 1+1?" });
+    expect(toolPartOf(chat.lastMessage)).toMatchObject({ state: "approval-requested" });
+
+    await chat.addToolApprovalResponse({ id: "call_no", approved: false, reason: "not now" });
+    await waitFor(() => finishes.length === 2 && chat.status === "ready", "the rest of the run");
+    expect(chat.error).toBeUndefined();
+    expect(toolPartOf(chat.lastMessage)).toMatchObject({ state: "output-denied", approval: { id: "call_no", approved: false, reason: "not now" } });
+    expect(textOf(chat.lastMessage)).toBe("Fine, I will not.");
+    const stored = (await storedMessages(baseUrl, token, chat.id)).messages[1]!;
+    expect(stored.tool_calls).toEqual([expect.objectContaining({ call_id: "call_no", status: "rejected", error: "not now" })]);
+    expectSameAsStored(chat.lastMessage, stored);
+    const toolMessage = harness.fake.requests.at(-1)!.body.messages.find((message) => message.role === "tool");
+    expect(String(toolMessage?.content)).toContain("not now");
+  });
+
+  test("an answer for a run that no longer waits is refused, and the chat shows the error", async () => {
+    const { chat, finishes } = approvingChat();
+    harness.fake.enqueue(toolCallResponse([{ id: "call_gone", name: "calculator", arguments: { expression: "2*2" } }]));
+    await chat.sendMessage({ text: "What is 2*2?" });
+    expect(finishes).toEqual(["tool-calls"]);
+    const stop = await fetch(`${baseUrl}/threads/${chat.id}/stop`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(stop.status).toBe(202);
+    await waitFor(async () => (await storedMessages(baseUrl, token, chat.id)).messages[1]!.status === "cancelled", "the run to be stopped");
+    await chat.addToolApprovalResponse({ id: "call_gone", approved: true });
+    await waitFor(() => chat.status === "error", "the refused answer");
+    expect(chat.error?.message).toMatch(/no active run/);
+  });
+});
+
+describe("a conversation", () => {
+  test("two turns: after each, the chat's messages are the stored thread's", async () => {
+    const { transport } = chatTransport(baseUrl, token);
+    const chat = new TestChat({ id: crypto.randomUUID(), transport });
+    harness.fake.enqueue(textResponse("Nice to meet you, Ada."), textResponse("Your name is Ada."));
+
+    const expectSameAsThread = async (turns: [string, string][]) => {
+      expect(chat.status).toBe("ready");
+      expect(chat.error).toBeUndefined();
+      const stored = (await storedMessages(baseUrl, token, chat.id)).messages;
+      expect(stored.map((message) => [message.role, message.status])).toEqual(turns.flatMap(() => [["user", "completed"], ["assistant", "completed"]]));
+      expect(chat.messages.map((message) => [message.role, textOf(message)])).toEqual(turns.flatMap(([question, answer]) => [["user", question], ["assistant", answer]]));
+      expect(stored.map((message) => message.content)).toEqual(turns.flat());
+      // The assistant messages carry agentwire's ids; the user's keep the chat's own.
+      chat.messages.forEach((message, index) => {
+        if (message.role === "assistant") expectSameAsStored(message, stored[index]!);
+      });
+    };
+
+    await chat.sendMessage({ text: "My name is Ada." });
+    await expectSameAsThread([["My name is Ada.", "Nice to meet you, Ada."]]);
+    await chat.sendMessage({ text: "What is my name?" });
+    await expectSameAsThread([
+      ["My name is Ada.", "Nice to meet you, Ada."],
+      ["What is my name?", "Your name is Ada."],
+    ]);
+    // The model saw the whole stored conversation.
+    expect(harness.fake.requests.at(-1)!.body.messages.filter((message) => message.role !== "system")).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: "Nice to meet you, Ada." },
+      { role: "user", content: "What is my name?" },
+    ]);
+  });
+});
