@@ -23,6 +23,7 @@ import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
+import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
 import { aiSdkRoutes } from "./transport/ai-sdk/ai-sdk-routes.ts";
 import { sseRoutes } from "./transport/sse/sse-routes.ts";
 import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
@@ -194,7 +195,8 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
     .use(sseRoutes({ gateway, tokens }))
-    .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }));
+    .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }))
+    .use(agUiRoutes({ config, gateway, tokens, storage, broker, agent }));
 
   // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
   // route would not work beside them.

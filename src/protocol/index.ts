@@ -1,5 +1,6 @@
 // The wire protocol: schemas, codes and the encode/decode pair. Imports nothing of the server.
 
+export * from "./ag-ui-events.ts";
 export * from "./channels.ts";
 export * from "./codes.ts";
 export * from "./control-messages.ts";

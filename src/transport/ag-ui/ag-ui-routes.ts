@@ -1,0 +1,143 @@
+// AG-UI over HTTP (docs/protocol.md section 12): `HttpAgent` of `@ag-ui/client` posts a RunAgentInput
+// and reads the thread's run as AG-UI events; a cut stream resumes with Last-Event-ID. A thin adapter
+// over the agent's startRun and the gateway's subscribe, with their permissions, limits and recovery.
+
+import { Elysia, t } from "elysia";
+import type { AgentService } from "../../agent/agent-service.ts";
+import type { Principal } from "../../auth/principal.ts";
+import type { TokenService } from "../../auth/tokens.ts";
+import type { Broker } from "../../broker/broker.ts";
+import type { Config } from "../../config.ts";
+import type { Gateway } from "../../gateway/gateway.ts";
+import { requirePrincipal } from "../../http/auth.ts";
+import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
+import { AgUiRunInput, CloseCode, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
+import type { Storage } from "../../storage/storage.ts";
+import { SseWriteBatch } from "../sse/sse-connection.ts";
+import { streamStart } from "../sse/sse-position.ts";
+import { AgUiConnection } from "./ag-ui-connection.ts";
+
+export interface AgUiRouteDeps {
+  config: Pick<Config, "maxBodyBytes">;
+  gateway: Gateway;
+  tokens: TokenService;
+  storage: Storage;
+  broker: Broker;
+  agent: AgentService;
+}
+
+const STREAM_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+const bearer = { security: [{ bearerAuth: [] }] };
+const MAX_CONTENT_LENGTH = 100_000;
+
+/** The new user message: the text of the last message, which must be the user's. */
+function contentOf(input: AgUiRunInput): string {
+  if (input.tools.length > 0) throw new ProtocolError(ErrorCode.invalidMessage, "front-end tools are not supported yet", ["/tools"]);
+  const last = input.messages[input.messages.length - 1]!;
+  const at = `/messages/${input.messages.length - 1}`;
+  if (last.role !== "user") throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's", [`${at}/role`]);
+  const parts: unknown[] = typeof last.content === "string" ? [{ type: "text", text: last.content }] : Array.isArray(last.content) ? last.content : [];
+  const content = parts
+    .flatMap((part) => {
+      const { type, text } = (part ?? {}) as { type?: unknown; text?: unknown };
+      return type === "text" && typeof text === "string" && text ? [text] : [];
+    })
+    .join("\n");
+  if (content.length === 0) throw new ProtocolError(ErrorCode.invalidMessage, "the last message has no text", [`${at}/content`]);
+  if (content.length > MAX_CONTENT_LENGTH) throw new ProtocolError(ErrorCode.invalidMessage, `the last message is longer than ${MAX_CONTENT_LENGTH} characters`, [`${at}/content`]);
+  return content;
+}
+
+export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: AgUiRouteDeps) {
+  const batch = new SseWriteBatch();
+  const maxBytes = config.maxBodyBytes;
+
+  /** The caller's own thread, or 404 as for an unknown one (thread ids cannot be probed). */
+  const ownThread = async (principal: Principal, threadId: string, mayBeNew: boolean): Promise<void> => {
+    const thread = await storage.getThread(threadId);
+    if (thread ? thread.ownerId !== principal.sub : !mayBeNew) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
+  };
+
+  /** A registered stream of the caller's, within their connection limit. */
+  const openStream = (principal: Principal, threadId: string): AgUiConnection => {
+    const connection = new AgUiConnection(principal, gateway, batch, threadId);
+    gateway.register(connection);
+    if (!gateway.admit(principal.sub)) {
+      connection.close(CloseCode.policyViolation, "too many connections");
+      throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
+    }
+    return connection;
+  };
+
+  /** Runs `start` with the stream open, and closes it when `start` fails. */
+  const starting = async (connection: AgUiConnection, start: () => Promise<void>): Promise<Response> => {
+    try {
+      await start();
+    } catch (error) {
+      connection.close(CloseCode.internalError, "stream failed to start");
+      throw error;
+    }
+    return new Response(connection.stream, { headers: STREAM_HEADERS });
+  };
+
+  return new Elysia({ name: "ag-ui-routes" })
+    .post(
+      "/ag-ui",
+      async ({ request }) => {
+        // The caller first: no body is read for an unknown one (docs/protocol.md section 7.2).
+        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const body = await readJsonBody(request, { maxBytes });
+        const details = validationFailures(AgUiRunInput, body);
+        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match an AG-UI RunAgentInput", details);
+        const input = body as AgUiRunInput;
+        const content = contentOf(input);
+        await ownThread(principal, input.threadId, true);
+        const connection = openStream(principal, input.threadId);
+        return starting(connection, async () => {
+          // Following the thread before the run starts: the stream has its every event from the first.
+          await gateway.subscribe(connection, threadChannel(input.threadId), {});
+          const accepted = await agent.startRun({
+            caller: { userId: principal.sub },
+            threadId: input.threadId,
+            content,
+            useReasoning: input.forwardedProps?.use_reasoning,
+            createThread: true,
+          });
+          connection.follow(accepted.message_id);
+        });
+      },
+      {
+        parse: "none",
+        detail: {
+          summary: "Run the agent on a thread as AG-UI's HttpAgent does; the run as AG-UI events over SSE",
+          requestBody: jsonRequestBody(AgUiRunInput),
+          ...bearer,
+        },
+      },
+    )
+    .get(
+      "/ag-ui/threads/:threadId/events",
+      async ({ request, params }) => {
+        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const start = streamStart(request);
+        if (start.since === undefined) throw new ProtocolError(ErrorCode.invalidMessage, "a position is required: Last-Event-ID: <epoch>:<seq>", ["Last-Event-ID"]);
+        await ownThread(principal, params.threadId, false);
+        const channel = threadChannel(params.threadId);
+        const connection = openStream(principal, params.threadId);
+        return starting(connection, async () => {
+          await gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch });
+          // The events before the position, for the run the stream picks up in its middle.
+          const epoch = start.epoch ?? (await broker.state(channel)).epoch;
+          connection.resume((await broker.recover(channel, 0, epoch)).publications);
+        });
+      },
+      {
+        params: t.Object({ threadId: t.String({ minLength: 1, maxLength: 128 }) }),
+        detail: { summary: "Resume a cut AG-UI stream after its Last-Event-ID: the rest of that run as AG-UI events", ...bearer },
+      },
+    );
+}
