@@ -1,6 +1,8 @@
 // Smoke test of the single binary: built with `bun run build`, run from an empty folder.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { HttpAgent, type BaseEvent } from "@ag-ui/client";
+import { DefaultChatTransport, isToolUIPart, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,19 +11,32 @@ import { connectAs } from "../helpers/ws-client.ts";
 
 let buildDir: string;
 let emptyDir: string;
+let streamsDir: string;
 beforeAll(() => {
   buildDir = mkdtempSync(join(tmpdir(), "agentwire-build-"));
   emptyDir = mkdtempSync(join(tmpdir(), "agentwire-empty-"));
+  streamsDir = mkdtempSync(join(tmpdir(), "agentwire-streams-"));
 });
 afterAll(() => {
   rmSync(buildDir, { recursive: true, force: true });
   rmSync(emptyDir, { recursive: true, force: true });
+  rmSync(streamsDir, { recursive: true, force: true });
 });
 
+/** The binary, built once for every test of this file, by whichever test needs it first. */
+let building: Promise<string> | undefined;
+function builtBinary(): Promise<string> {
+  building ??= (async () => {
+    const binary = join(buildDir, "agentwire");
+    const build = await run(["bun", "build", "src/index.ts", "--compile", "--outfile", binary], {});
+    if (build.code !== 0) throw new Error(`bun build failed (${build.code}): ${build.stderr}`);
+    return binary;
+  })();
+  return building;
+}
+
 test("the compiled binary migrates a fresh database, serves, mints tokens and stops cleanly", async () => {
-  const binary = join(buildDir, "agentwire");
-  const build = await run(["bun", "build", "src/index.ts", "--compile", "--outfile", binary], {});
-  expect(build.code).toBe(0);
+  const binary = await builtBinary();
 
   const token = await run([binary, "token", "--sub", "bin"], {}, emptyDir);
   expect(token.code).toBe(0);
@@ -54,6 +69,104 @@ test("the compiled binary migrates a fresh database, serves, mints tokens and st
     server.process.kill("SIGTERM");
     expect((await client.closed).code).toBe(1001);
     expect(await server.exited).toBe(0);
+  } finally {
+    server.process.kill("SIGKILL");
+  }
+}, 60_000);
+
+/** A fetch that hands the caller the response and keeps a copy of its body as text. */
+function recordingFetch(bodies: Promise<string>[]) {
+  return async (input: RequestInfo | URL, init?: RequestInit) => {
+    const response = await fetch(input, init);
+    if (!response.body) return response;
+    const [forClient, forTest] = response.body.tee();
+    bodies.push(new Response(forTest).text());
+    return new Response(forClient, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+}
+
+/** The `data:` payloads of an SSE body, in order. */
+const dataLines = (body: string) => body.split("\n").flatMap((line) => (line.startsWith("data: ") ? [line.slice("data: ".length)] : []));
+
+test("the compiled binary, with its demo model, serves the AI SDK chat transport and AG-UI", async () => {
+  const binary = await builtBinary();
+  const token = await run([binary, "token", "--sub", "streams"], {}, streamsDir);
+  expect(token.code).toBe(0);
+  const authorization = `Bearer ${token.stdout.trim()}`;
+  const server = await spawnServer([binary], { cwd: streamsDir, env: {} });
+  const baseUrl = `http://localhost:${server.port}`;
+  try {
+    // POST /ai-sdk/chat as DefaultChatTransport sends it, read with readUIMessageStream (section 11).
+    const chatId = crypto.randomUUID();
+    const chatBodies: Promise<string>[] = [];
+    const chatResponses: Response[] = [];
+    const keep = recordingFetch(chatBodies);
+    const transport = new DefaultChatTransport<UIMessage>({
+      api: `${baseUrl}/ai-sdk/chat`,
+      headers: { authorization },
+      fetch: (async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await keep(input, init);
+        chatResponses.push(response);
+        return response;
+      }) as typeof fetch,
+    });
+    const stream = await transport.sendMessages({
+      trigger: "submit-message",
+      chatId,
+      messageId: undefined,
+      messages: [{ id: crypto.randomUUID(), role: "user", parts: [{ type: "text", text: "what is 6 * 7?" }] }],
+      abortSignal: undefined,
+    });
+    const [forChunks, forMessage] = stream.tee();
+    const chunks: UIMessageChunk[] = [];
+    const errors: unknown[] = [];
+    let message: UIMessage | undefined;
+    await Promise.all([
+      (async () => {
+        for await (const chunk of forChunks) chunks.push(chunk);
+      })(),
+      (async () => {
+        for await (const state of readUIMessageStream({ stream: forMessage, onError: (error) => errors.push(error) })) message = state;
+      })(),
+    ]);
+    expect(errors).toEqual([]);
+    expect(chatResponses[0]!.status).toBe(200);
+    expect(chatResponses[0]!.headers.get("content-type")).toContain("text/event-stream");
+    expect(chatResponses[0]!.headers.get("x-vercel-ai-ui-message-stream")).toBe("v1");
+    const chatWire = dataLines(await chatBodies[0]!);
+    expect(chatWire.at(-1)).toBe("[DONE]");
+    expect(chatWire.filter((data) => data === "[DONE]")).toHaveLength(1);
+    const types = chunks.map((chunk) => chunk.type);
+    expect(types[0]).toBe("start");
+    expect(types.at(-1)).toBe("finish");
+    expect(chunks.at(-1)).toMatchObject({ type: "finish", finishReason: "stop" });
+    const input = chunks.find((chunk) => chunk.type === "tool-input-available");
+    expect(input).toMatchObject({ toolName: "calculator", input: { expression: "6 * 7" } });
+    const output = chunks.find((chunk) => chunk.type === "tool-output-available");
+    expect(output).toMatchObject({ toolCallId: (input as { toolCallId: string }).toolCallId, output: "42" });
+    expect(types.indexOf("tool-input-available")).toBeLessThan(types.indexOf("tool-output-available"));
+    // The rebuilt message: the assistant's, with the calculator's call done and the demo model's answer.
+    expect(message?.role).toBe("assistant");
+    expect(message!.id).toBe((chunks[0] as { messageId: string }).messageId);
+    expect(message!.parts.filter(isToolUIPart).map((part) => [part.type, part.state, part.output])).toEqual([["tool-calculator", "output-available", "42"]]);
+    const answer = message!.parts.flatMap((part) => (part.type === "text" ? [part.text] : [])).join("");
+    expect(answer).toContain("42");
+
+    // POST /ag-ui as HttpAgent sends a RunAgentInput; its pipeline verifies the event order (section 12).
+    const agUiBodies: Promise<string>[] = [];
+    const agent = new HttpAgent({ url: `${baseUrl}/ag-ui`, headers: { authorization }, threadId: crypto.randomUUID(), fetch: recordingFetch(agUiBodies) });
+    agent.addMessage({ id: crypto.randomUUID(), role: "user", content: "what is 6 * 7?" });
+    const events: BaseEvent[] = [];
+    await agent.runAgent({}, { onEvent: ({ event }) => void events.push(event) });
+    const eventTypes = events.map((event) => String(event.type));
+    expect(eventTypes[0]).toBe("RUN_STARTED");
+    expect(eventTypes.at(-1)).toBe("RUN_FINISHED");
+    expect(events.at(-1)).toMatchObject({ threadId: agent.threadId, outcome: { type: "success" } });
+    expect(events.find((event) => String(event.type) === "TOOL_CALL_START")).toMatchObject({ toolCallName: "calculator" });
+    expect(events.find((event) => String(event.type) === "TOOL_CALL_RESULT")).toMatchObject({ content: "42" });
+    const agUiWire = dataLines(await agUiBodies[0]!).map((data) => String((JSON.parse(data) as { type: string }).type));
+    expect(agUiWire).toEqual(eventTypes);
+    expect(agent.messages.some((candidate) => candidate.role === "tool" && candidate.content === "42")).toBe(true);
   } finally {
     server.process.kill("SIGKILL");
   }
