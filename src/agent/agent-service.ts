@@ -49,6 +49,11 @@ export interface StartRunRequest {
   useReasoning?: boolean;
   /** A `threadId` that does not exist yet is created for the caller (a client that names its threads, the AI SDK's chat id). */
   createThread?: boolean;
+  /**
+   * Answers the thread's last user message again instead of storing `content`: once the run is
+   * stored, the messages after that user message (the last answer) are deleted. The thread must exist.
+   */
+  regenerate?: boolean;
 }
 
 export class AgentService {
@@ -121,15 +126,20 @@ export class AgentService {
     const channel = threadChannel(threadId);
     // Before anything is stored: a connection that may not follow the thread gets nothing started.
     caller.connection?.checkJoin(channel);
+    // Regenerating: the last user message is answered again, and what follows it is the answer it replaces.
+    const earlier = request.regenerate ? await storage.listMessages(threadId) : [];
+    const lastQuestion = earlier.findLastIndex((message) => message.role === "user");
+    if (request.regenerate && lastQuestion < 0) throw new ProtocolError(ErrorCode.invalidMessage, "the thread has no user message to answer again");
+    const replaced = earlier.slice(lastQuestion + 1);
     const run = this.runs.reserve(threadId, userId);
-    const userMessageId = crypto.randomUUID();
+    const userMessageId = request.regenerate ? earlier[lastQuestion]!.id : crypto.randomUUID();
     let history: Message[];
     try {
       // The database holds the one-active-run rule and the run limit for every node; a refused send stores nothing.
       await storage.insertRun(
         {
           thread: thread ? undefined : { id: threadId, ownerId: userId, title: titleFrom(request.content) },
-          userMessage: { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
+          userMessage: request.regenerate ? undefined : { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
           runMessage: {
             id: run.messageId,
             threadId,
@@ -143,7 +153,9 @@ export class AgentService {
         },
         { maxActiveRunsPerUser: config.maxRunsPerUser, now: new Date() },
       );
-      if (thread && !thread.title) await storage.updateThread(threadId, { title: titleFrom(request.content) });
+      if (thread && !thread.title && !request.regenerate) await storage.updateThread(threadId, { title: titleFrom(request.content) });
+      // Only once the run is stored: a refused regenerate keeps the answer it would have replaced.
+      for (const message of replaced) await storage.deleteMessage(message.id);
       history = (await storage.listMessages(threadId)).filter((message) => message.id !== run.messageId);
       await caller.connection?.join(channel);
     } catch (error) {

@@ -79,7 +79,7 @@ const argumentRules: Partial<Record<keyof Storage, ArgumentRule>> = {
   insertMessage: ([message, ...rest]) => [storableMessage(message as NewMessage), ...rest],
   insertRun: ([run, ...rest]) => {
     const { thread, userMessage, runMessage } = run as NewRun;
-    const userStored = storableMessage(userMessage);
+    const userStored = userMessage && storableMessage(userMessage);
     refuseNul(thread?.id);
     refuseNul(thread?.ownerId);
     refuseNul(thread?.title, "/title");

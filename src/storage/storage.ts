@@ -54,10 +54,13 @@ export class RunLimitError extends Error {
   }
 }
 
-/** What starting a run stores: its thread when new, the user's message, and the run's unfinished assistant message. */
+/**
+ * What starting a run stores: its thread when new, the user's message (none when the run answers the
+ * thread's last one again), and the run's unfinished assistant message.
+ */
 export interface NewRun {
   thread?: Pick<Thread, "id" | "ownerId" | "title">;
-  userMessage: NewMessage;
+  userMessage?: NewMessage;
   runMessage: NewMessage;
 }
 
@@ -108,6 +111,8 @@ export interface Storage {
   insertRun(run: NewRun, limits: RunLimits): Promise<void>;
   updateMessage(messageId: string, patch: MessagePatch): Promise<void>;
   getMessage(messageId: string): Promise<Message | undefined>;
+  /** Deletes one message; false when there was none. */
+  deleteMessage(messageId: string): Promise<boolean>;
   /** A thread's messages, oldest first. */
   listMessages(threadId: string): Promise<Message[]>;
   /** The thread and its messages read in one transaction, so `eventSeq` matches the messages. */

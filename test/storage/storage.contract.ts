@@ -273,5 +273,38 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         for (const result of results) if (result.status === "rejected") expect(result.reason).toBeInstanceOf(RunLimitError);
       });
     });
+
+    describe("regenerating an answer", () => {
+      test("deleteMessage removes one message, from the list and from search, and is false for an unknown id", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "u1", threadId: thread.id, ownerId: "alice", role: "user", content: "question", status: "completed" });
+        await storage.insertMessage({ id: "a1", threadId: thread.id, ownerId: "alice", role: "assistant", content: "quetzalcoatl answer", status: "completed" });
+        expect((await storage.searchMessages("alice", "quetzalcoatl", 10)).map((hit) => hit.messageId)).toEqual(["a1"]);
+        expect(await storage.deleteMessage("a1")).toBe(true);
+        expect(await storage.deleteMessage("a1")).toBe(false);
+        expect(await storage.deleteMessage("missing")).toBe(false);
+        expect(await storage.getMessage("a1")).toBeUndefined();
+        expect((await storage.listMessages(thread.id)).map((message) => message.id)).toEqual(["u1"]);
+        expect(await storage.searchMessages("alice", "quetzalcoatl", 10)).toEqual([]);
+        expect(await storage.getThread(thread.id)).toBeDefined();
+      });
+
+      test("insertRun without a user message stores only the run, under the same rules", async () => {
+        const thread = await storage.createThread({ ownerId: "alice" });
+        await storage.insertMessage({ id: "u1", threadId: thread.id, ownerId: "alice", role: "user", content: "question", status: "completed" });
+        const run = (id: string, threadId: string) => ({
+          runMessage: { id, threadId, ownerId: "alice", role: "assistant" as const, content: "", status: "streaming" as const, nodeId: "node-1", leaseExpiresAt: new Date(Date.now() + 60_000) },
+        });
+        await storage.insertRun(run("again", thread.id), { maxActiveRunsPerUser: 2, now: new Date() });
+        expect((await storage.listMessages(thread.id)).map((message) => [message.id, message.role, message.status])).toEqual([
+          ["u1", "user", "completed"],
+          ["again", "assistant", "streaming"],
+        ]);
+        await expect(storage.insertRun(run("twice", thread.id), { maxActiveRunsPerUser: 2, now: new Date() })).rejects.toBeInstanceOf(ActiveRunConflictError);
+        const other = await storage.createThread({ ownerId: "alice" });
+        await expect(storage.insertRun(run("over", other.id), { maxActiveRunsPerUser: 1, now: new Date() })).rejects.toBeInstanceOf(RunLimitError);
+        expect(await storage.listMessages(other.id)).toEqual([]);
+      });
+    });
   });
 }

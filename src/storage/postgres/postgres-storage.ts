@@ -153,7 +153,7 @@ export class PostgresStorage implements Storage {
           await tx.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt });
         }
         // Each statement its own start time, as insertMessage: the user's message lists first.
-        for (const message of [userMessage, runMessage]) {
+        for (const message of userMessage ? [userMessage, runMessage] : [runMessage]) {
           const createdAt = message.createdAt ?? sql`statement_timestamp()`;
           await tx.insert(schema.messages).values({ ...message, createdAt, updatedAt: createdAt });
         }
@@ -174,6 +174,11 @@ export class PostgresStorage implements Storage {
   async getMessage(messageId: string): Promise<Message | undefined> {
     const [message] = await this.db.select().from(schema.messages).where(eq(schema.messages.id, messageId));
     return message;
+  }
+
+  async deleteMessage(messageId: string): Promise<boolean> {
+    const deleted = await this.db.delete(schema.messages).where(eq(schema.messages.id, messageId)).returning({ id: schema.messages.id });
+    return deleted.length > 0;
   }
 
   async listMessages(threadId: string): Promise<Message[]> {

@@ -125,7 +125,7 @@ export class SqliteStorage implements Storage {
         if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
         if (thread) tx.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt }).run();
         // The same time for both: rowid keeps the user's message first.
-        for (const message of [userMessage, runMessage]) {
+        for (const message of userMessage ? [userMessage, runMessage] : [runMessage]) {
           tx.insert(schema.messages).values({ ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt }).run();
         }
       },
@@ -143,6 +143,11 @@ export class SqliteStorage implements Storage {
 
   async getMessage(messageId: string): Promise<Message | undefined> {
     return this.db.select().from(schema.messages).where(eq(schema.messages.id, messageId)).get();
+  }
+
+  async deleteMessage(messageId: string): Promise<boolean> {
+    const deleted = this.db.delete(schema.messages).where(eq(schema.messages.id, messageId)).returning({ id: schema.messages.id }).all();
+    return deleted.length > 0;
   }
 
   async listMessages(threadId: string): Promise<Message[]> {

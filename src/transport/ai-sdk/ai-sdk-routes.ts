@@ -70,7 +70,6 @@ function approvalAnswersOf(request: AiSdkChatRequest): ApprovalAnswer[] | undefi
 
 /** The new user message: the text parts of the last message, which must be the user's. */
 function contentOf(request: AiSdkChatRequest): string {
-  if (request.trigger === "regenerate-message") throw new ProtocolError(ErrorCode.invalidMessage, "regenerate is not supported yet", ["/trigger"]);
   const last = request.messages[request.messages.length - 1]!;
   const at = `/messages/${request.messages.length - 1}`;
   const content = last.parts.flatMap((part) => (part.type === "text" && part.text ? [part.text] : [])).join("\n");
@@ -136,7 +135,9 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const chat = body as AiSdkChatRequest;
         const answers = approvalAnswersOf(chat);
         if (answers) return answerApprovals(principal, chat, answers);
-        const content = contentOf(chat);
+        // Regenerating answers the stored last user message again (section 11): the request's text is not stored.
+        const regenerate = chat.trigger === "regenerate-message";
+        const content = regenerate ? "" : contentOf(chat);
         const thread = await storage.getThread(chat.id);
         if (thread && thread.ownerId !== principal.sub) throw new ProtocolError(ErrorCode.notFound, `no thread ${chat.id}`);
         const connection = openStream(principal);
@@ -148,7 +149,8 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
             threadId: chat.id,
             content,
             useReasoning: chat.use_reasoning,
-            createThread: true,
+            createThread: !regenerate,
+            regenerate,
           });
           connection.follow(accepted.message_id);
         });

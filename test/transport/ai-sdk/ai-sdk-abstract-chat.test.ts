@@ -1,6 +1,6 @@
 // The AI SDK's own AbstractChat (what useChat wraps) over DefaultChatTransport against agentwire
-// (docs/protocol.md section 11): approvals answered with addToolApprovalResponse, and a conversation
-// of several turns, each checked against GET /threads/:id/messages.
+// (docs/protocol.md section 11): approvals answered with addToolApprovalResponse, a conversation
+// of several turns, and regenerate, each checked against GET /threads/:id/messages.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { isToolUIPart, lastAssistantMessageIsCompleteWithApprovalResponses, type FinishReason, type UIMessage } from "ai";
@@ -136,5 +136,66 @@ describe("a conversation", () => {
       { role: "assistant", content: "Nice to meet you, Ada." },
       { role: "user", content: "What is my name?" },
     ]);
+  });
+});
+
+describe("regenerate", () => {
+  test("the last question is answered again: the new answer replaces the old one, in the chat, the thread and the model's history", async () => {
+    const { transport, responses } = chatTransport(baseUrl, token);
+    const chat = new TestChat({ id: crypto.randomUUID(), transport });
+    harness.fake.enqueue(textResponse("Nice to meet you, Ada."), textResponse("Why did the chicken cross the road?"), textResponse("Knock knock."));
+    await chat.sendMessage({ text: "My name is Ada." });
+    await chat.sendMessage({ text: "Tell me a joke." });
+    expect(textOf(chat.lastMessage)).toBe("Why did the chicken cross the road?");
+    const before = (await storedMessages(baseUrl, token, chat.id)).messages;
+    const oldAnswer = before[3]!;
+
+    await chat.regenerate();
+    expect(chat.status).toBe("ready");
+    expect(chat.error).toBeUndefined();
+    expect(chat.messages.map((message) => [message.role, textOf(message)])).toEqual([
+      ["user", "My name is Ada."],
+      ["assistant", "Nice to meet you, Ada."],
+      ["user", "Tell me a joke."],
+      ["assistant", "Knock knock."],
+    ]);
+    const stored = (await storedMessages(baseUrl, token, chat.id)).messages;
+    // The question is stored once, as it was; the old answer is gone and the new one is the chat's.
+    expect(stored.map((message) => [message.id, message.role, message.status, message.content])).toEqual([
+      [before[0]!.id, "user", "completed", "My name is Ada."],
+      [before[1]!.id, "assistant", "completed", "Nice to meet you, Ada."],
+      [before[2]!.id, "user", "completed", "Tell me a joke."],
+      [chat.lastMessage!.id, "assistant", "completed", "Knock knock."],
+    ]);
+    expect(chat.lastMessage!.id).not.toBe(oldAnswer.id);
+    expectSameAsStored(chat.lastMessage, stored[3]!);
+    // The model was asked again without the answer it replaces.
+    expect(harness.fake.requests.at(-1)!.body.messages.filter((message) => message.role !== "system")).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: "Nice to meet you, Ada." },
+      { role: "user", content: "Tell me a joke." },
+    ]);
+    const regenerated = responses.at(-1)!;
+    expect(regenerated.status).toBe(200);
+    expectWellFormedStream(await regenerated.body);
+  });
+
+  test("while a run is active on the thread it is 409 conflict, and the thread keeps its messages", async () => {
+    const { chat } = approvingChat();
+    harness.fake.enqueue(toolCallResponse([{ id: "call_wait", name: "calculator", arguments: { expression: "3*3" } }]));
+    await chat.sendMessage({ text: "What is 3*3?" });
+    const before = (await storedMessages(baseUrl, token, chat.id)).messages;
+    expect(before.map((message) => message.status)).toEqual(["completed", "awaiting_approval"]);
+    const requestsBefore = harness.fake.requests.length;
+
+    await chat.regenerate();
+    expect(chat.status).toBe("error");
+    expect(chat.error?.message).toMatch(/a run is already active on this thread/);
+    expect((await storedMessages(baseUrl, token, chat.id)).messages).toEqual(before);
+    expect(harness.fake.requests.length).toBe(requestsBefore);
+
+    const stop = await fetch(`${baseUrl}/threads/${chat.id}/stop`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
+    expect(stop.status).toBe(202);
+    await waitFor(async () => (await storedMessages(baseUrl, token, chat.id)).messages[1]!.status === "cancelled", "the run to be stopped");
   });
 });

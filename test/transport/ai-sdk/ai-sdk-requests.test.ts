@@ -65,7 +65,7 @@ describe("refusals", () => {
     expect(text.status).toBe(415);
   });
 
-  test("the last message must be the user's with text, or the assistant's with approval responses; regenerate is not supported yet", async () => {
+  test("the last message must be the user's with text, or the assistant's with approval responses; regenerate needs a stored thread", async () => {
     const id = crypto.randomUUID();
     const assistantLast = chat({ id, messages: [userMessage("Hi"), { id: "a", role: "assistant", parts: [{ type: "text", text: "Hello" }] }] });
     expect(await post(assistantLast)).toEqual({
@@ -80,9 +80,10 @@ describe("refusals", () => {
     });
     const noText = chat({ id, messages: [{ id: "u", role: "user", parts: [{ type: "file", url: "data:,x", mediaType: "text/plain" }] }] });
     expect(await post(noText)).toMatchObject({ status: 400, body: { code: "invalid_message", message: "the last message has no text" } });
+    // Regenerating answers a stored question again: an unknown thread is not created for it.
     expect(await post(chat({ id, trigger: "regenerate-message", messageId: "a" }))).toEqual({
-      status: 400,
-      body: { code: "invalid_message", message: "regenerate is not supported yet", details: ["/trigger"] },
+      status: 404,
+      body: { code: "not_found", message: `no thread ${id}` },
     });
     expect(await threadStatus(id)).toBe(404);
   });
