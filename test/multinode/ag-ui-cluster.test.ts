@@ -1,0 +1,161 @@
+// AG-UI (docs/protocol.md section 12) on a two-node Redis/PostgreSQL cluster: HttpAgent runs on
+// node A, its stream is cut mid-run, and GET /ag-ui/threads/:id/events on node B resumes it with
+// Last-Event-ID; the cut stream's events and the resumed ones are the whole run exactly once.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { HttpAgent, verifyEvents, type BaseEvent } from "@ag-ui/client";
+import { EventSchemas } from "@ag-ui/core/schemas";
+import { firstValueFrom, from, toArray } from "rxjs";
+import { startCluster, type Cluster } from "../helpers/cluster.ts";
+import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
+import { explainSkip } from "../helpers/services.ts";
+import { SseClient, parseSse, positionOf, type SseEvent } from "../helpers/sse-client.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const skip = explainSkip("the AG-UI cluster tests", ["redis", "postgres"]);
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** An HttpAgent as an app builds it, with a fetch that keeps a copy of every response body as it arrives. */
+function agUiAgent(baseUrl: string, token: string, threadId: string) {
+  const bodies: Promise<string>[] = [];
+  const recordingFetch = async (url: string, init: RequestInit) => {
+    const response = await fetch(url, init);
+    if (!response.body) return response;
+    const [forAgent, forTest] = response.body.tee();
+    bodies.push(
+      (async () => {
+        let text = "";
+        const decoder = new TextDecoder();
+        try {
+          for await (const chunk of forTest) text += decoder.decode(chunk, { stream: true });
+        } catch {}
+        return text;
+      })(),
+    );
+    return new Response(forAgent, { status: response.status, headers: response.headers });
+  };
+  const agent = new HttpAgent({ url: `${baseUrl}/ag-ui`, headers: bearer(token), threadId, fetch: recordingFetch });
+  return { agent, bodies };
+}
+
+function runTurn(agent: HttpAgent, text: string) {
+  agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
+  const events: BaseEvent[] = [];
+  const done = agent.runAgent({}, { onEvent: ({ event }) => void events.push(event) });
+  return { events, done };
+}
+
+/** Data events, each checked: an `<epoch>:<seq>` id and a valid AG-UI event. */
+function checked(items: SseEvent[]): { id: string; event: BaseEvent }[] {
+  return items.flatMap((item) => {
+    expect(item.id).toMatch(/^[A-Za-z0-9_-]+:\d+$/);
+    if (item.data === undefined) return [];
+    return [{ id: item.id!, event: EventSchemas.parse(JSON.parse(item.data)) as BaseEvent }];
+  });
+}
+const wireEvents = (body: string) => checked(parseSse(body).filter((item): item is SseEvent => item.kind === "event"));
+
+const verified = (events: BaseEvent[]) => firstValueFrom(from(events).pipe(verifyEvents(), toArray()));
+const typesOf = (events: BaseEvent[]) => events.map((event) => String(event.type));
+const countOf = (events: BaseEvent[], type: string) => typesOf(events).filter((t) => t === type).length;
+const textOf = (events: BaseEvent[]) =>
+  events.flatMap((event) => (String(event.type) === "TEXT_MESSAGE_CONTENT" ? [(event as unknown as { delta: string }).delta] : [])).join("");
+
+async function storedMessages(baseUrl: string, token: string, threadId: string) {
+  const response = await fetch(`${baseUrl}/threads/${threadId}/messages`, { headers: bearer(token) });
+  return ((await response.json()) as { messages: { id: string; role: string; status: string; content: string }[] }).messages;
+}
+
+describe.skipIf(skip)("AG-UI across two nodes", () => {
+  let cluster: Cluster;
+  let nodeA: string;
+  let nodeB: string;
+  let token: string;
+  const activeRuns = () => cluster.nodes.map((node) => node.app.agent.activeRuns);
+  const resumeOnB = (threadId: string, lastEventId: string) =>
+    SseClient.open(`${nodeB}/ag-ui/threads/${threadId}/events`, { headers: bearer(token), lastEventId });
+
+  beforeAll(async () => {
+    cluster = await startCluster(2, { TOOLS_REQUIRE_APPROVAL: "calculator" });
+    nodeA = cluster.nodes[0]!.httpUrl;
+    nodeB = cluster.nodes[1]!.httpUrl;
+    token = await cluster.nodes[0]!.token({ sub: "carol" });
+  });
+  afterAll(() => cluster?.stop());
+
+  test("cut in the middle of the text on node A, resumed on node B while node A still streams: the text once, verified, stopped from node B", async () => {
+    const text = "A long answer that node A streams while the reader moves over to node B.";
+    const threadId = crypto.randomUUID();
+    const { agent, bodies } = agUiAgent(nodeA, token, threadId);
+    cluster.fake.enqueue(textResponse(text, { reasoning: "Thinking it over.", chunkSize: 4, delayMs: 5, ending: "stall" }));
+    const first = runTurn(agent, "Talk");
+    await waitFor(() => textOf(first.events).length > 0, "the first text on node A");
+    agent.abortRun();
+    await first.done;
+    const cut = wireEvents(await bodies[0]!);
+    expect(String(cut[0]!.event.type)).toBe("RUN_STARTED");
+    expect(activeRuns()).toEqual([1, 0]);
+
+    // Resume after the first text delta the cut stream carried.
+    const position = cut.find(({ event }) => String(event.type) === "TEXT_MESSAGE_CONTENT")!.id;
+    const kept = cut.filter(({ id }) => positionOf(id).seq <= positionOf(position).seq).map(({ event }) => event);
+    const resumed = await resumeOnB(threadId, position);
+    const rest = () => checked(resumed.events()).map(({ event }) => event);
+    await waitFor(() => textOf([...kept, ...rest()]) === text, "the rest of the text on node B");
+    expect(activeRuns()).toEqual([1, 0]);
+
+    expect((await fetch(`${nodeB}/threads/${threadId}/stop`, { method: "POST", headers: bearer(token) })).status).toBe(202);
+    expect(await resumed.ended).toEqual({ kind: "done" });
+    const after = rest();
+    expect(after.at(-1)).toMatchObject({ type: "RUN_FINISHED", outcome: { type: "cancelled" } });
+    expect(typesOf(after)).not.toContain("RUN_STARTED");
+    expect(typesOf(after)).not.toContain("TEXT_MESSAGE_START");
+    const whole = [...kept, ...after];
+    await verified(whole);
+    expect(countOf(whole, "RUN_STARTED")).toBe(1);
+    expect(countOf(whole, "TEXT_MESSAGE_START")).toBe(1);
+    expect(textOf(whole)).toBe(text);
+    expect((await storedMessages(nodeB, token, threadId))[1]).toMatchObject({ status: "cancelled", content: text });
+    await waitFor(() => activeRuns().every((runs) => runs === 0), "every node to release its runs");
+  });
+
+  test("cut at the approval request on node A, resumed on node B and approved there: the run completes on node A, every event once, verified", async () => {
+    const threadId = crypto.randomUUID();
+    const { agent, bodies } = agUiAgent(nodeA, token, threadId);
+    cluster.fake.enqueue(
+      toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
+      textResponse("It is 42.", { chunkSize: 2 }),
+    );
+    const first = runTurn(agent, "What is 6*7?");
+    await waitFor(() => first.events.some((event) => String(event.type) === "CUSTOM"), "the approval request");
+    agent.abortRun();
+    await first.done;
+    const cut = wireEvents(await bodies[0]!);
+    const approval = cut.at(-1)!;
+    const runId = (cut[0]!.event as unknown as { runId: string }).runId;
+    expect(approval.event).toMatchObject({ type: "CUSTOM", name: "agentwire.approval_requested", value: { message_id: runId, call_id: "call_mul" } });
+    expect(activeRuns()).toEqual([1, 0]);
+
+    const resumed = await resumeOnB(threadId, approval.id);
+    const approve = await fetch(`${nodeB}/threads/${threadId}/approve`, {
+      method: "POST",
+      headers: { ...bearer(token), "content-type": "application/json" },
+      body: JSON.stringify({ message_id: runId, call_id: "call_mul" }),
+    });
+    expect(approve.status).toBe(200);
+    expect(await resumed.ended).toEqual({ kind: "done" });
+    const after = checked(resumed.events()).map(({ event }) => event);
+    expect(String(after[0]!.type)).toBe("TOOL_CALL_RESULT");
+    expect(after[0]).toMatchObject({ toolCallId: "call_mul", content: "42" });
+    expect(after.at(-1)).toMatchObject({ type: "RUN_FINISHED", runId, outcome: { type: "success" } });
+    const whole = [...cut.map(({ event }) => event), ...after];
+    await verified(whole);
+    expect(countOf(whole, "RUN_STARTED")).toBe(1);
+    expect(countOf(whole, "TOOL_CALL_START")).toBe(1);
+    expect(countOf(whole, "TOOL_CALL_RESULT")).toBe(1);
+    expect(textOf(whole)).toBe("Let me compute. It is 42.");
+    expect((await storedMessages(nodeA, token, threadId))[1]).toMatchObject({ id: runId, status: "completed", content: textOf(whole) });
+    await waitFor(() => activeRuns().every((runs) => runs === 0), "every node to release its runs");
+  });
+});
