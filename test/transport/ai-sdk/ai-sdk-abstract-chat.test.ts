@@ -46,8 +46,9 @@ describe("addToolApprovalResponse", () => {
     expect(chat.status).toBe("ready");
     expect(finishes).toEqual(["tool-calls"]);
     expect(toolPartOf(chat.lastMessage)).toMatchObject({ toolCallId: "call_mul", state: "approval-requested", approval: { id: "call_mul" } });
-    const waiting = (await storedMessages(baseUrl, token, chat.id)).messages[1]!;
-    expect(waiting.status).toBe("awaiting_approval");
+    // The waiting status is stored just after the event that announces it: wait for it, not read it at once.
+    let waiting = (await storedMessages(baseUrl, token, chat.id)).messages[1]!;
+    await waitFor(async () => (waiting = (await storedMessages(baseUrl, token, chat.id)).messages[1]!).status === "awaiting_approval", "the stored approval wait");
     expect(chat.lastMessage!.id).toBe(waiting.id);
 
     await chat.addToolApprovalResponse({ id: "call_mul", approved: true });
@@ -184,7 +185,8 @@ describe("regenerate", () => {
     const { chat } = approvingChat();
     harness.fake.enqueue(toolCallResponse([{ id: "call_wait", name: "calculator", arguments: { expression: "3*3" } }]));
     await chat.sendMessage({ text: "What is 3*3?" });
-    const before = (await storedMessages(baseUrl, token, chat.id)).messages;
+    let before = (await storedMessages(baseUrl, token, chat.id)).messages;
+    await waitFor(async () => (before = (await storedMessages(baseUrl, token, chat.id)).messages)[1]?.status === "awaiting_approval", "the stored approval wait");
     expect(before.map((message) => message.status)).toEqual(["completed", "awaiting_approval"]);
     const requestsBefore = harness.fake.requests.length;
 
