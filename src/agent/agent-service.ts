@@ -10,7 +10,7 @@ import { ActiveRunConflictError, RunLimitError, type Message, type Storage } fro
 import type { Caller } from "./caller.ts";
 import { SHUTDOWN, executeRun, type ExecuteRunDeps } from "./execute-run.ts";
 import { modelMessages, titleFrom } from "./history.ts";
-import type { ModelClient } from "./model/model-client.ts";
+import type { ModelClient, ModelTool } from "./model/model-client.ts";
 import type { ToolSet } from "./run.ts";
 import { RunControl } from "./run-control.ts";
 import type { Publish } from "./run-driver.ts";
@@ -54,6 +54,39 @@ export interface StartRunRequest {
    * stored, the messages after that user message (the last answer) are deleted. The thread must exist.
    */
   regenerate?: boolean;
+  /** Tools the client runs (AG-UI front-end tools), offered to the model beside the server's for this run. */
+  clientTools?: ModelTool[];
+  /**
+   * The client's results for the calls of its tools that the thread's last (assistant) message waits for:
+   * stored on that message, and the run continues the conversation with them instead of storing `content`.
+   */
+  toolResults?: { callId: string; content: string }[];
+}
+
+/** The server's tools plus the client's for one run; the client's are announced, never executed. */
+function withClientTools(tools: ToolSet, clientTools: ModelTool[]): ToolSet {
+  const names = new Set(clientTools.map((tool) => tool.name));
+  return {
+    get: (name) => tools.get(name),
+    modelTools: () => [...tools.modelTools(), ...clientTools],
+    isClientTool: (name) => names.has(name),
+    parseArguments: (name, raw) => {
+      if (!names.has(name)) return tools.parseArguments(name, raw);
+      if (raw.trim() === "") return { ok: true, args: {} };
+      try {
+        return { ok: true, args: JSON.parse(raw) };
+      } catch (error) {
+        return { ok: false, error: `invalid arguments: not valid JSON (${error instanceof Error ? error.message : String(error)})`, parsed: raw };
+      }
+    },
+  };
+}
+
+interface WaitingCall {
+  call_id: string;
+  status?: string;
+  result?: string;
+  error?: string;
 }
 
 export class AgentService {
@@ -122,6 +155,11 @@ export class AgentService {
     // (docs/protocol.md section 6.1).
     const creating = thread === undefined && request.createThread === true;
     if (request.threadId !== undefined && !creating && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
+    const clientTools = request.clientTools ?? [];
+    for (const tool of clientTools) {
+      if (this.deps.tools.get(tool.name)) throw new ProtocolError(ErrorCode.invalidMessage, `the tool name ${tool.name} is taken by a server tool`);
+    }
+    const continued = request.toolResults ? await this.waitingCalls(thread?.id, request.toolResults) : undefined;
     const threadId = thread?.id ?? request.threadId ?? crypto.randomUUID();
     const channel = threadChannel(threadId);
     // Before anything is stored: a connection that may not follow the thread gets nothing started.
@@ -139,7 +177,7 @@ export class AgentService {
       await storage.insertRun(
         {
           thread: thread ? undefined : { id: threadId, ownerId: userId, title: titleFrom(request.content) },
-          userMessage: request.regenerate ? undefined : { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
+          userMessage: request.regenerate || continued ? undefined : { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
           runMessage: {
             id: run.messageId,
             threadId,
@@ -153,7 +191,8 @@ export class AgentService {
         },
         { maxActiveRunsPerUser: config.maxRunsPerUser, now: new Date() },
       );
-      if (thread && !thread.title && !request.regenerate) await storage.updateThread(threadId, { title: titleFrom(request.content) });
+      if (continued) await storage.updateMessage(continued.messageId, { toolCalls: continued.toolCalls });
+      if (thread && !thread.title && !request.regenerate && !continued) await storage.updateThread(threadId, { title: titleFrom(request.content) });
       // Only once the run is stored: a refused regenerate keeps the answer it would have replaced.
       for (const message of replaced) await storage.deleteMessage(message.id);
       history = (await storage.listMessages(threadId)).filter((message) => message.id !== run.messageId);
@@ -167,8 +206,31 @@ export class AgentService {
     }
     const messages = modelMessages(config.systemPrompt, history, config.historyBudgetChars);
     const useReasoning = request.useReasoning ?? true;
-    setTimeout(() => executeRun(run, messages, useReasoning, this.execution).finally(run.finish), 0);
+    const execution = clientTools.length > 0 ? { ...this.execution, tools: withClientTools(this.deps.tools, clientTools) } : this.execution;
+    setTimeout(() => executeRun(run, messages, useReasoning, execution).finally(run.finish), 0);
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
+  }
+
+  /**
+   * The thread's last message, which must be a finished assistant message whose client tool calls wait
+   * for results, with `results` applied: each answered call `done`, any left unanswered `failed`.
+   */
+  private async waitingCalls(threadId: string | undefined, results: { callId: string; content: string }[]): Promise<{ messageId: string; toolCalls: WaitingCall[] }> {
+    const last = threadId === undefined ? undefined : (await this.deps.storage.listMessages(threadId)).at(-1);
+    const calls = last?.role === "assistant" && last.status === "completed" && Array.isArray(last.toolCalls) ? (last.toolCalls as WaitingCall[]) : [];
+    const waiting = new Set(calls.filter((call) => call.status === "processing").map((call) => call.call_id));
+    if (waiting.size === 0) throw new ProtocolError(ErrorCode.invalidMessage, "no tool call of the thread waits for a result");
+    const byId = new Map<string, string>();
+    for (const result of results) {
+      if (!waiting.has(result.callId)) throw new ProtocolError(ErrorCode.invalidMessage, `no tool call ${result.callId} waits for a result`);
+      byId.set(result.callId, result.content);
+    }
+    const toolCalls = calls.map((call): WaitingCall => {
+      if (!waiting.has(call.call_id)) return call;
+      const result = byId.get(call.call_id);
+      return result === undefined ? { ...call, status: "failed", error: "the client returned no result" } : { ...call, status: "done", result };
+    });
+    return { messageId: last!.id, toolCalls };
   }
 
   /** Lets runs finish for `graceMs`, then aborts the rest; their messages end `interrupted`. */

@@ -27,6 +27,8 @@ export interface ToolSet {
   get(name: string): Tool | undefined;
   modelTools(): ModelTool[];
   parseArguments(name: string, raw: string): { ok: true; args: unknown } | { ok: false; error: string; parsed: unknown };
+  /** A tool the client runs (AG-UI front-end tools): the run announces its call and ends without executing it. */
+  isClientTool?(name: string): boolean;
 }
 
 export interface ApprovalDecision {
@@ -116,10 +118,29 @@ export async function* runAgent(input: RunInput, deps: RunDeps, signal: AbortSig
         return;
       }
       messages.push({ role: "assistant", content: roundText || null, tool_calls: toolCalls });
+      // Calls of client tools are announced and left `processing`: the run ends after this round, and the
+      // client's result comes with its next run.
+      let awaitingClient = false;
       for (const call of toolCalls) {
+        if (deps.tools.isClientTool?.(call.function.name)) {
+          const parsed = deps.tools.parseArguments(call.function.name, call.function.arguments);
+          const view: ToolCallView = { call_id: call.id, name: call.function.name, arguments: parsed.ok ? parsed.args : parsed.parsed };
+          yield { type: "tool", status: "processing", tool: view };
+          if (parsed.ok) {
+            awaitingClient = true;
+            continue;
+          }
+          yield { type: "tool", status: "failed", tool: { ...view, error: parsed.error } };
+          messages.push({ role: "tool", tool_call_id: call.id, content: `Error: ${parsed.error}` });
+          continue;
+        }
         const outcome = yield* callTool(call.id, call.function.name, call.function.arguments, input, deps, signal);
         if (signal.aborted) return yield ended();
         messages.push({ role: "tool", tool_call_id: call.id, content: outcome });
+      }
+      if (awaitingClient) {
+        yield { type: "final", outcome: "completed", text, usage };
+        return;
       }
     }
   } catch (error) {

@@ -19,6 +19,20 @@ const AgUiMessage = Type.Object(
   { additionalProperties: true },
 );
 
+/** The most front-end tools one run may declare, and the longest JSON text of one's parameters schema. */
+export const AG_UI_MAX_TOOLS = 32;
+export const AG_UI_MAX_TOOL_SCHEMA_CHARS = 16_000;
+
+/** A front-end tool: its name as model APIs accept it, a description and the JSON schema of its arguments. */
+const AgUiTool = Type.Object(
+  {
+    name: Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }),
+    description: Type.Optional(Type.String({ maxLength: 4000 })),
+    parameters: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: true },
+);
+
 /** What agentwire reads of a `RunAgentInput`; its other fields are accepted and ignored. */
 export const AgUiRunInput = Type.Object(
   {
@@ -26,7 +40,8 @@ export const AgUiRunInput = Type.Object(
     threadId: Type.String({ pattern: "^[A-Za-z0-9_:.@-]{1,121}$" }),
     runId: Type.String(),
     messages: Type.Array(AgUiMessage, { minItems: 1 }),
-    tools: Type.Array(Type.Object({ name: Type.String() }, { additionalProperties: true })),
+    /** Front-end tools: offered to the model beside the server's; a call of one ends the run without being executed. */
+    tools: Type.Array(AgUiTool, { maxItems: AG_UI_MAX_TOOLS }),
     context: Type.Array(Type.Unknown()),
     state: Type.Optional(Type.Unknown()),
     /** agentwire reads `use_reasoning` (a boolean, default true) from here. */

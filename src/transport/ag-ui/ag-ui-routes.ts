@@ -11,7 +11,8 @@ import type { Config } from "../../config.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
 import { requirePrincipal } from "../../http/auth.ts";
 import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
-import { AgUiRunInput, CloseCode, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
+import type { ModelTool } from "../../agent/model/model-client.ts";
+import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, CloseCode, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { SseWriteBatch } from "../sse/sse-connection.ts";
 import { streamStart } from "../sse/sse-position.ts";
@@ -34,22 +35,52 @@ const STREAM_HEADERS = {
 const bearer = { security: [{ bearerAuth: [] }] };
 const MAX_CONTENT_LENGTH = 100_000;
 
-/** The new user message: the text of the last message, which must be the user's. */
-function contentOf(input: AgUiRunInput): string {
-  if (input.tools.length > 0) throw new ProtocolError(ErrorCode.invalidMessage, "front-end tools are not supported yet", ["/tools"]);
-  const last = input.messages[input.messages.length - 1]!;
-  const at = `/messages/${input.messages.length - 1}`;
-  if (last.role !== "user") throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's", [`${at}/role`]);
-  const parts: unknown[] = typeof last.content === "string" ? [{ type: "text", text: last.content }] : Array.isArray(last.content) ? last.content : [];
-  const content = parts
+/** The text parts of a message's content (a string, or a list of parts of which the `text` ones count). */
+function textOf(content: unknown): string {
+  const parts: unknown[] = typeof content === "string" ? [{ type: "text", text: content }] : Array.isArray(content) ? content : [];
+  return parts
     .flatMap((part) => {
       const { type, text } = (part ?? {}) as { type?: unknown; text?: unknown };
       return type === "text" && typeof text === "string" && text ? [text] : [];
     })
     .join("\n");
+}
+
+/** The front-end tools as the model is offered them; their names distinct, their schemas bounded. */
+function clientToolsOf(input: AgUiRunInput): ModelTool[] {
+  const names = new Set<string>();
+  return input.tools.map((tool, index) => {
+    if (names.has(tool.name)) throw new ProtocolError(ErrorCode.invalidMessage, `the tool name ${tool.name} is declared twice`, [`/tools/${index}/name`]);
+    names.add(tool.name);
+    const parameters = tool.parameters ?? { type: "object", properties: {} };
+    if (JSON.stringify(parameters).length > AG_UI_MAX_TOOL_SCHEMA_CHARS) {
+      throw new ProtocolError(ErrorCode.invalidMessage, `the parameters schema is longer than ${AG_UI_MAX_TOOL_SCHEMA_CHARS} characters`, [`/tools/${index}/parameters`]);
+    }
+    return { name: tool.name, description: tool.description ?? "", parameters };
+  });
+}
+
+/** What the run answers: the last message, the user's text, or the results of the client's tool calls after the last assistant message. */
+function turnOf(input: AgUiRunInput): { content: string } | { toolResults: { callId: string; content: string }[] } {
+  const last = input.messages[input.messages.length - 1]!;
+  const at = `/messages/${input.messages.length - 1}`;
+  if (last.role === "tool") {
+    const toolResults: { callId: string; content: string }[] = [];
+    for (let i = input.messages.length - 1; i >= 0 && input.messages[i]!.role === "tool"; i--) {
+      const message = input.messages[i]! as { toolCallId?: unknown; content?: unknown };
+      if (typeof message.toolCallId !== "string" || message.toolCallId === "") throw new ProtocolError(ErrorCode.invalidMessage, "a tool message needs its toolCallId", [`/messages/${i}/toolCallId`]);
+      const error = (message as { error?: unknown }).error;
+      const content = textOf(message.content) || (typeof error === "string" && error ? `Error: ${error}` : "");
+      if (content.length > MAX_CONTENT_LENGTH) throw new ProtocolError(ErrorCode.invalidMessage, `a tool result is longer than ${MAX_CONTENT_LENGTH} characters`, [`/messages/${i}/content`]);
+      toolResults.unshift({ callId: message.toolCallId, content });
+    }
+    return { toolResults };
+  }
+  if (last.role !== "user") throw new ProtocolError(ErrorCode.invalidMessage, "the last message must be the user's or a tool result", [`${at}/role`]);
+  const content = textOf(last.content);
   if (content.length === 0) throw new ProtocolError(ErrorCode.invalidMessage, "the last message has no text", [`${at}/content`]);
   if (content.length > MAX_CONTENT_LENGTH) throw new ProtocolError(ErrorCode.invalidMessage, `the last message is longer than ${MAX_CONTENT_LENGTH} characters`, [`${at}/content`]);
-  return content;
+  return { content };
 }
 
 export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: AgUiRouteDeps) {
@@ -94,7 +125,8 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         const details = validationFailures(AgUiRunInput, body);
         if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match an AG-UI RunAgentInput", details);
         const input = body as AgUiRunInput;
-        const content = contentOf(input);
+        const turn = turnOf(input);
+        const clientTools = clientToolsOf(input);
         await ownThread(principal, input.threadId, true);
         const connection = openStream(principal, input.threadId);
         return starting(connection, async () => {
@@ -103,7 +135,9 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
           const accepted = await agent.startRun({
             caller: { userId: principal.sub },
             threadId: input.threadId,
-            content,
+            content: "content" in turn ? turn.content : "",
+            toolResults: "toolResults" in turn ? turn.toolResults : undefined,
+            clientTools,
             useReasoning: input.forwardedProps?.use_reasoning,
             createThread: true,
           });

@@ -145,11 +145,20 @@ describe("POST /ag-ui with HttpAgent", () => {
     expect(await post({ ...input, messages: [] })).toMatchObject({ status: 400, body: { code: "invalid_message" } });
     expect(await post({ ...input, messages: [{ id: "a", role: "assistant", content: "Hi" }] })).toMatchObject({
       status: 400,
-      body: { code: "invalid_message", message: "the last message must be the user's" },
+      body: { code: "invalid_message", message: "the last message must be the user's or a tool result" },
     });
-    expect(await post({ ...input, tools: [{ name: "browser_alert", description: "", parameters: {} }] })).toMatchObject({
+    // Front-end tools: a server tool's name, a name twice, a bad name, too many; a result nothing waits for.
+    const alert = { name: "browser_alert", description: "Shows an alert", parameters: { type: "object", properties: {} } };
+    expect(await post({ ...input, tools: [{ ...alert, name: "calculator" }] })).toMatchObject({
       status: 400,
-      body: { code: "invalid_message", message: "front-end tools are not supported yet" },
+      body: { code: "invalid_message", message: "the tool name calculator is taken by a server tool" },
+    });
+    expect(await post({ ...input, tools: [alert, alert] })).toMatchObject({ status: 400, body: { code: "invalid_message", message: "the tool name browser_alert is declared twice" } });
+    expect(await post({ ...input, tools: [{ ...alert, name: "no spaces" }] })).toMatchObject({ status: 400, body: { code: "invalid_message" } });
+    expect(await post({ ...input, tools: Array.from({ length: 33 }, (_, i) => ({ ...alert, name: `tool_${i}` })) })).toMatchObject({ status: 400, body: { code: "invalid_message" } });
+    expect(await post({ ...input, messages: [{ id: "t1", role: "tool", toolCallId: "call_x", content: "done" }] })).toMatchObject({
+      status: 400,
+      body: { code: "invalid_message", message: "no tool call of the thread waits for a result" },
     });
     expect((await fetch(`${baseUrl}/threads/${threadId}/messages`, { headers: bearer(token) })).status).toBe(404);
 
@@ -165,6 +174,117 @@ describe("POST /ag-ui with HttpAgent", () => {
     const resume = await fetch(`${baseUrl}/ag-ui/threads/${threadId}/events`, { headers: { ...bearer(bobToken), "last-event-id": "x:1" } });
     expect(resume.status).toBe(404);
     expect((await fetch(`${baseUrl}/ag-ui/threads/${threadId}/events`, { headers: { "last-event-id": "x:1" } })).status).toBe(401);
+    await waitFor(() => harness.server.app.gateway.connectionCount === 0, "every stream to be released");
+  });
+});
+
+describe("front-end tools", () => {
+  let harness: AgentHarness;
+  let baseUrl: string;
+  let token: string;
+  beforeAll(async () => {
+    harness = await startAgentHarness();
+    baseUrl = harness.server.httpUrl;
+    token = await harness.server.token({ sub: "dave" });
+  });
+  afterAll(() => harness.stop());
+
+  const confirmBooking = {
+    name: "confirm_booking",
+    description: "Asks the user to confirm a hotel booking",
+    parameters: { type: "object", properties: { hotel: { type: "string" }, nights: { type: "number" } }, required: ["hotel", "nights"] },
+  };
+
+  test("the model calls a server tool, then the client's tool: the run ends on the call; the client's result starts the next run, which the model answers with it", async () => {
+    const threadId = crypto.randomUUID();
+    const { agent, bodies } = agUiAgent(baseUrl, token, threadId);
+    const before = harness.fake.requests.length;
+    harness.fake.enqueue(
+      toolCallResponse([{ id: "call_nights", name: "calculator", arguments: { expression: "1+1" } }]),
+      toolCallResponse([{ id: "call_book", name: "confirm_booking", arguments: { hotel: "Ritz", nights: 2 } }], { text: "Please confirm. " }),
+      textResponse("Booked: the Ritz for 2 nights."),
+    );
+    agent.addMessage({ id: crypto.randomUUID(), role: "user", content: "Book the Ritz for 1+1 nights" });
+    const first: BaseEvent[] = [];
+    await agent.runAgent({ tools: [confirmBooking] }, { onEvent: ({ event }) => void first.push(event) });
+    expect(typesOf(first)).toEqual([
+      "RUN_STARTED",
+      "TOOL_CALL_START",
+      "TOOL_CALL_ARGS",
+      "TOOL_CALL_END",
+      "TOOL_CALL_RESULT",
+      "TEXT_MESSAGE_START",
+      ...first.filter((event) => String(event.type) === "TEXT_MESSAGE_CONTENT").map(() => "TEXT_MESSAGE_CONTENT"),
+      "TEXT_MESSAGE_END",
+      "TOOL_CALL_START",
+      "TOOL_CALL_ARGS",
+      "TOOL_CALL_END",
+      "RUN_FINISHED",
+    ]);
+    const starts = first.filter((event) => String(event.type) === "TOOL_CALL_START");
+    expect(starts[0]).toMatchObject({ toolCallId: "call_nights", toolCallName: "calculator" });
+    expect(starts[1]).toMatchObject({ toolCallId: "call_book", toolCallName: "confirm_booking" });
+    expect(first.filter((event) => String(event.type) === "TOOL_CALL_ARGS").at(-1)).toMatchObject({ toolCallId: "call_book", delta: '{"hotel":"Ritz","nights":2}' });
+    expect(first.at(-1)).toMatchObject({ type: "RUN_FINISHED", outcome: { type: "success" } });
+    await verified(wireEvents(await bodies[0]!).map(({ event }) => event));
+    // The model was offered the server's tools and the client's, and asked twice (the client's call ends the run).
+    expect(harness.fake.requests.length).toBe(before + 2);
+    const offered = harness.fake.requests[before]!.body.tools!.map((tool) => (tool as { function: { name: string } }).function.name);
+    expect(offered).toEqual(expect.arrayContaining(["calculator", "confirm_booking"]));
+    expect(harness.fake.requests[before]!.body.tools).toContainEqual({
+      type: "function",
+      function: expect.objectContaining({ name: "confirm_booking", description: confirmBooking.description, parameters: confirmBooking.parameters }),
+    });
+    // Stored as waiting for the client's result.
+    const waiting = await storedMessages(baseUrl, token, threadId);
+    expect(waiting.map((message) => [message.role, message.status])).toEqual([
+      ["user", "completed"],
+      ["assistant", "completed"],
+    ]);
+    expect((waiting[1] as unknown as { tool_calls: unknown[] }).tool_calls).toEqual([
+      expect.objectContaining({ call_id: "call_nights", status: "done", result: "2" }),
+      expect.objectContaining({ call_id: "call_book", name: "confirm_booking", arguments: { hotel: "Ritz", nights: 2 }, status: "processing" }),
+    ]);
+
+    // The client ran its tool: its result is the next run's last message.
+    agent.addMessage({ id: crypto.randomUUID(), role: "tool", toolCallId: "call_book", content: "confirmed by the user" });
+    const second: BaseEvent[] = [];
+    await agent.runAgent({ tools: [confirmBooking] }, { onEvent: ({ event }) => void second.push(event) });
+    expect(typesOf(second)).toEqual(["RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"].flatMap((type) =>
+      type === "TEXT_MESSAGE_CONTENT" ? second.filter((event) => String(event.type) === type).map(() => type) : [type],
+    ));
+    expect(textOf(second)).toBe("Booked: the Ritz for 2 nights.");
+    await verified(wireEvents(await bodies[1]!).map(({ event }) => event));
+    const asked = harness.fake.requests[before + 2]!.body.messages.filter((message) => message.role !== "system");
+    expect(asked).toEqual([
+      { role: "user", content: "Book the Ritz for 1+1 nights" },
+      expect.objectContaining({
+        role: "assistant",
+        content: "Please confirm. ",
+        tool_calls: [
+          { id: "call_nights", type: "function", function: { name: "calculator", arguments: '{"expression":"1+1"}' } },
+          { id: "call_book", type: "function", function: { name: "confirm_booking", arguments: '{"hotel":"Ritz","nights":2}' } },
+        ],
+      }),
+      { role: "tool", tool_call_id: "call_nights", content: "2" },
+      { role: "tool", tool_call_id: "call_book", content: "confirmed by the user" },
+    ]);
+    const after = await storedMessages(baseUrl, token, threadId);
+    expect(after.map((message) => [message.role, message.status, message.content])).toEqual([
+      ["user", "completed", "Book the Ritz for 1+1 nights"],
+      ["assistant", "completed", "Please confirm. "],
+      ["assistant", "completed", "Booked: the Ritz for 2 nights."],
+    ]);
+    expect((after[1] as unknown as { tool_calls: unknown[] }).tool_calls).toContainEqual(
+      expect.objectContaining({ call_id: "call_book", status: "done", result: "confirmed by the user" }),
+    );
+    // The result was taken: sending it again is refused.
+    const again = await fetch(`${baseUrl}/ag-ui`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...bearer(token) },
+      body: JSON.stringify({ threadId, runId: "r3", messages: [{ id: "t", role: "tool", toolCallId: "call_book", content: "again" }], tools: [], context: [] }),
+    });
+    expect(again.status).toBe(400);
     await waitFor(() => harness.server.app.gateway.connectionCount === 0, "every stream to be released");
   });
 });
