@@ -25,6 +25,7 @@ import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
 import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
 import { aiSdkRoutes } from "./transport/ai-sdk/ai-sdk-routes.ts";
+import { aiSdkWsUpgrade } from "./transport/ai-sdk/ai-sdk-ws.ts";
 import { sseRoutes } from "./transport/sse/sse-routes.ts";
 import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
 import chatPage from "./web/index.html";
@@ -162,7 +163,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary)
       // and served with its security headers (web/page-routes.ts). Production mode: no dev error pages.
       development: false,
-      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens) },
+      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens), "/ai-sdk/ws": aiSdkWsUpgrade({ tokens, agent, handle: (request: Request): Promise<Response> => elysia.handle(request) }) },
       // Our own cap (http/body-limit.ts) answers a Content-Length over MAX_BODY_BYTES with a JSON 413
       // without reading the body; Bun's, far higher, is the backstop for anything that would read one
       // (a body above it gets Bun's bare 413 and a closed connection).

@@ -1,6 +1,6 @@
-// The only file that touches Bun's socket: the `/ws` upgrade, and the socket events handed to the session.
+// The `/ws` upgrade, and the socket events handed to the socket's data: the session, or an `/ai-sdk/ws` socket.
 
-import type { Server, WebSocketHandler } from "bun";
+import type { Server, ServerWebSocket, WebSocketHandler } from "bun";
 import type { Principal } from "../../auth/principal.ts";
 import { bearerToken, type TokenService } from "../../auth/tokens.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
@@ -14,8 +14,17 @@ import { httpError } from "../../http/errors.ts";
  * connection. They replace Elysia's server-wide handlers (which would call `data.open/message/...`):
  * frames reach the session raw, since Elysia's `.ws()` route would JSON-parse them and answer with
  * its own error frames.
+ *
+ * A socket's data is a Session (`/ws`), or another kind with the same members (`/ai-sdk/ws`).
  */
-export const socketEvents: WebSocketHandler<Session> = {
+export interface SocketData {
+  lastFrameAt: number;
+  start(socket: ServerWebSocket<SocketData>): void;
+  receive(message: string | Uint8Array): void;
+  dispose(): void;
+}
+
+export const socketEvents: WebSocketHandler<SocketData> = {
   open(socket) {
     socket.data.start(socket);
   },
