@@ -12,8 +12,9 @@ import type { Gateway } from "../../gateway/gateway.ts";
 import { requirePrincipal } from "../../http/auth.ts";
 import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import type { ModelTool } from "../../agent/model/model-client.ts";
-import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, CloseCode, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
+import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
 import type { Storage } from "../../storage/storage.ts";
+import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "../sse/open-stream.ts";
 import { SseWriteBatch } from "../sse/sse-connection.ts";
 import { streamStart } from "../sse/sse-position.ts";
 import { AgUiConnection } from "./ag-ui-connection.ts";
@@ -27,11 +28,6 @@ export interface AgUiRouteDeps {
   agent: AgentService;
 }
 
-const STREAM_HEADERS = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-};
 const bearer = { security: [{ bearerAuth: [] }] };
 const MAX_CONTENT_LENGTH = 100_000;
 
@@ -94,26 +90,8 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
   };
 
   /** A registered stream of the caller's, within their connection limit. */
-  const openStream = (principal: Principal, threadId: string): AgUiConnection => {
-    const connection = new AgUiConnection(principal, gateway, batch, threadId);
-    gateway.register(connection);
-    if (!gateway.admit(principal.sub)) {
-      connection.close(CloseCode.policyViolation, "too many connections");
-      throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
-    }
-    return connection;
-  };
-
-  /** Runs `start` with the stream open, and closes it when `start` fails. */
-  const starting = async (connection: AgUiConnection, start: () => Promise<void>): Promise<Response> => {
-    try {
-      await start();
-    } catch (error) {
-      connection.close(CloseCode.internalError, "stream failed to start");
-      throw error;
-    }
-    return new Response(connection.stream, { headers: STREAM_HEADERS });
-  };
+  const openStream = (principal: Principal, threadId: string) => admitStream(gateway, new AgUiConnection(principal, gateway, batch, threadId));
+  const starting = (connection: AgUiConnection, start: () => Promise<void>) => streamResponse(connection, EVENT_STREAM_HEADERS, start);
 
   return new Elysia({ name: "ag-ui-routes" })
     .post(

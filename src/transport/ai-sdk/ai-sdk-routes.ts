@@ -15,7 +15,6 @@ import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import {
   AiSdkChatId,
   AiSdkChatRequest,
-  CloseCode,
   ErrorCode,
   ProtocolError,
   UI_MESSAGE_STREAM_HEADER,
@@ -24,6 +23,7 @@ import {
   validationFailures,
 } from "../../protocol/index.ts";
 import type { Message, Storage } from "../../storage/storage.ts";
+import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "../sse/open-stream.ts";
 import { SseWriteBatch } from "../sse/sse-connection.ts";
 import { storedRunEvents } from "./run-chunks.ts";
 import { UiStreamConnection } from "./ui-stream-connection.ts";
@@ -37,12 +37,7 @@ export interface AiSdkRouteDeps {
   agent: AgentService;
 }
 
-const STREAM_HEADERS = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  "x-accel-buffering": "no",
-  [UI_MESSAGE_STREAM_HEADER]: UI_MESSAGE_STREAM_VERSION,
-};
+const STREAM_HEADERS = { ...EVENT_STREAM_HEADERS, [UI_MESSAGE_STREAM_HEADER]: UI_MESSAGE_STREAM_VERSION };
 const bearer = { security: [{ bearerAuth: [] }] };
 const MAX_CONTENT_LENGTH = 100_000;
 
@@ -83,26 +78,8 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
   const maxBytes = config.maxBodyBytes;
 
   /** A registered stream of the caller's, within their connection limit. */
-  const openStream = (principal: Principal): UiStreamConnection => {
-    const connection = new UiStreamConnection(principal, gateway, batch);
-    gateway.register(connection);
-    if (!gateway.admit(principal.sub)) {
-      connection.close(CloseCode.policyViolation, "too many connections");
-      throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
-    }
-    return connection;
-  };
-
-  /** Runs `start` with the stream open, and closes it when `start` fails. */
-  const starting = async (connection: UiStreamConnection, start: () => Promise<void>): Promise<Response> => {
-    try {
-      await start();
-    } catch (error) {
-      connection.close(CloseCode.internalError, "stream failed to start");
-      throw error;
-    }
-    return new Response(connection.stream, { headers: STREAM_HEADERS });
-  };
+  const openStream = (principal: Principal) => admitStream(gateway, new UiStreamConnection(principal, gateway, batch));
+  const starting = (connection: UiStreamConnection, start: () => Promise<void>) => streamResponse(connection, STREAM_HEADERS, start);
 
   /**
    * Hands the approval answers to the waiting run, and streams the rest of the run from here on,

@@ -5,8 +5,9 @@ import { Elysia, t } from "elysia";
 import { canSubscribe } from "../../auth/principal.ts";
 import { bearerToken, type TokenService } from "../../auth/tokens.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
-import { CloseCode, ErrorCode, ProtocolError, isReservedChannel, isValidChannel, threadChannel, threadIdOf } from "../../protocol/index.ts";
+import { ErrorCode, ProtocolError, isReservedChannel, isValidChannel, threadChannel, threadIdOf } from "../../protocol/index.ts";
 import { queryToken } from "../websocket/ws-route.ts";
+import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "./open-stream.ts";
 import { SseConnection, SseWriteBatch } from "./sse-connection.ts";
 import { streamStart } from "./sse-position.ts";
 
@@ -14,13 +15,6 @@ export interface SseRouteDeps {
   gateway: Gateway;
   tokens: TokenService;
 }
-
-const SSE_HEADERS = {
-  "content-type": "text/event-stream; charset=utf-8",
-  "cache-control": "no-cache, no-transform",
-  // Proxies that buffer responses (nginx) would hold events back.
-  "x-accel-buffering": "no",
-};
 
 const streamDetail = (summary: string) => ({
   summary,
@@ -47,19 +41,10 @@ export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
       if (threadId !== undefined) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
       throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
     }
-    const connection = new SseConnection(principal, gateway, { untilFinal: start.untilFinal, batch });
-    gateway.register(connection);
-    if (!gateway.admit(principal.sub)) {
-      connection.close(CloseCode.policyViolation, "too many connections");
-      throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
-    }
-    try {
-      await gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch });
-    } catch (error) {
-      connection.close(CloseCode.internalError, "subscribe failed");
-      throw error;
-    }
-    return new Response(connection.stream, { headers: SSE_HEADERS });
+    const connection = admitStream(gateway, new SseConnection(principal, gateway, { untilFinal: start.untilFinal, batch }));
+    return streamResponse(connection, EVENT_STREAM_HEADERS, () =>
+      gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch }),
+    );
   };
 
   return new Elysia({ name: "sse-routes" })
