@@ -1,7 +1,7 @@
 // Reads a request's JSON body within a byte and a depth limit, for every route and transport that takes one.
 
-import type { TSchema } from "@sinclair/typebox";
-import { ErrorCode, MAX_JSON_DEPTH, ProtocolError, jsonDepthExceeds } from "../protocol/index.ts";
+import type { Static, TSchema } from "@sinclair/typebox";
+import { ErrorCode, MAX_JSON_DEPTH, ProtocolError, jsonDepthExceeds, validationFailures } from "../protocol/index.ts";
 
 export interface JsonBodyOptions {
   /** The most bytes read; a longer body is refused with `too_large`, and no more of it is read. */
@@ -110,4 +110,11 @@ async function readAtMost(stream: ReadableStream<Uint8Array>, maxBytes: number):
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+/** The body as the schema's type, or `invalid_message` with the failing paths (and `message`, when given). */
+export function bodyMatching<T extends TSchema>(schema: T, body: unknown, message = "request does not match the schema"): Static<T> {
+  const details = validationFailures(schema, body);
+  if (details) throw new ProtocolError(ErrorCode.invalidMessage, message, details);
+  return body as Static<T>;
 }

@@ -8,11 +8,11 @@ import type { Config } from "../config.ts";
 import type { Gateway } from "../gateway/gateway.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Registry } from "../observability/metrics.ts";
-import { ErrorCode, ProtocolError, PublishBody, validationFailures } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, PublishBody } from "../protocol/index.ts";
 import type { Storage } from "../storage/storage.ts";
 import { requirePrincipal } from "./auth.ts";
 import { httpError } from "./errors.ts";
-import { jsonRequestBody, readJsonBody } from "./json-body.ts";
+import { bodyMatching, jsonRequestBody, readJsonBody } from "./json-body.ts";
 
 export interface RouteDeps {
   config: Pick<Config, "maxFrameBytes" | "maxBodyBytes">;
@@ -51,9 +51,7 @@ export function systemRoutes({ config, tokens, gateway, broker, storage, registr
       async ({ request }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const body = await readJsonBody(request, { maxBytes: maxPublishBytes });
-        const details = validationFailures(PublishBody, body);
-        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "body must be {channel, payload} with a JSON object payload", details);
-        const { channel, payload } = body as PublishBody;
+        const { channel, payload } = bodyMatching(PublishBody, body, "body must be {channel, payload} with a JSON object payload");
         if (!canPublish(principal, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
         const text = JSON.stringify(payload);
         // The user's byte budget across HTTP publishes, as each socket has its own (docs/protocol.md section 8.3).

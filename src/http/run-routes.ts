@@ -1,15 +1,14 @@
 // Run control over REST (docs/protocol.md section 10.6): stop, approve and reject a thread's run, as
 // the socket's chat actions do, for clients that watch over SSE. The owner only; others get 404.
 
-import type { Static, TSchema } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../agent/agent-service.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
-import { ErrorCode, ProtocolError, WITHOUT_NUL, validationFailures } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, WITHOUT_NUL } from "../protocol/index.ts";
 import type { Storage } from "../storage/storage.ts";
 import { requirePrincipal } from "./auth.ts";
-import { jsonRequestBody, readJsonBody } from "./json-body.ts";
+import { bodyMatching, jsonRequestBody, readJsonBody } from "./json-body.ts";
 
 export interface RunRouteDeps {
   config: Pick<Config, "maxBodyBytes">;
@@ -29,12 +28,6 @@ const RejectBody = t.Object({
 });
 const bearer = { security: [{ bearerAuth: [] }] };
 
-function matching<T extends TSchema>(schema: T, body: unknown): Static<T> {
-  const details = validationFailures(schema, body);
-  if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the schema", details);
-  return body as Static<T>;
-}
-
 export function runRoutes({ config, tokens, storage, agent }: RunRouteDeps) {
   const maxBytes = config.maxBodyBytes;
 
@@ -52,7 +45,7 @@ export function runRoutes({ config, tokens, storage, agent }: RunRouteDeps) {
       async ({ request, params, set }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const body = await readJsonBody(request, { maxBytes, optional: true });
-        const { message_id: messageId } = body === undefined ? {} : matching(StopBody, body);
+        const { message_id: messageId } = body === undefined ? {} : bodyMatching(StopBody, body);
         const stopped = await agent.control.stopThreadRun(principal.sub, params.id, messageId);
         set.status = 202;
         return { status: "stopping" as const, message_id: stopped };
@@ -68,7 +61,7 @@ export function runRoutes({ config, tokens, storage, agent }: RunRouteDeps) {
       async ({ request, params }) => {
         // The caller first: no body is read for an unknown one (docs/protocol.md section 7.2).
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
-        const body = matching(ApproveBody, await readJsonBody(request, { maxBytes }));
+        const body = bodyMatching(ApproveBody, await readJsonBody(request, { maxBytes }));
         await requireOwnRun(principal.sub, params.id, body.message_id);
         await agent.control.decide(principal.sub, body.message_id, body.call_id, { approved: true });
         return { status: "approved" as const, message_id: body.message_id, call_id: body.call_id };
@@ -79,7 +72,7 @@ export function runRoutes({ config, tokens, storage, agent }: RunRouteDeps) {
       "/threads/:id/reject",
       async ({ request, params }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
-        const body = matching(RejectBody, await readJsonBody(request, { maxBytes }));
+        const body = bodyMatching(RejectBody, await readJsonBody(request, { maxBytes }));
         await requireOwnRun(principal.sub, params.id, body.message_id);
         await agent.control.decide(principal.sub, body.message_id, body.call_id, { approved: false, reason: body.reason || "rejected by the user" });
         return { status: "rejected" as const, message_id: body.message_id, call_id: body.call_id };

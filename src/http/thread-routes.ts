@@ -1,16 +1,15 @@
 // REST beside the socket (docs/protocol.md section 7): threads and their messages, owner only.
 
-import type { Static, TSchema } from "@sinclair/typebox";
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../agent/agent-service.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
-import { ErrorCode, ProtocolError, WITHOUT_NUL, threadChannel, validationFailures } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, WITHOUT_NUL, threadChannel } from "../protocol/index.ts";
 import type { MessageError, MessageView, SourceView, StoredToolCall, ThreadView, UsageView } from "../protocol/index.ts";
 import type { Message, Storage, Thread } from "../storage/storage.ts";
 import { requirePrincipal } from "./auth.ts";
-import { jsonRequestBody, readJsonBody } from "./json-body.ts";
+import { bodyMatching, jsonRequestBody, readJsonBody } from "./json-body.ts";
 
 export interface ThreadRouteDeps {
   config: Pick<Config, "maxBodyBytes">;
@@ -51,13 +50,6 @@ const SendMessageBody = t.Object({
   use_reasoning: t.Optional(t.Boolean()),
 });
 
-/** The body as the schema's type, or `invalid_message` with the failing paths. */
-function matching<T extends TSchema>(schema: T, body: unknown): Static<T> {
-  const details = validationFailures(schema, body);
-  if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the schema", details);
-  return body as Static<T>;
-}
-
 export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadRouteDeps) {
   // Bodies are read by readJsonBody once the caller is known (routes say `parse: "none"`), never by Elysia before.
   const maxBytes = config.maxBodyBytes;
@@ -83,7 +75,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       async ({ request, set }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const body = await readJsonBody(request, { maxBytes, optional: true });
-        const title = body === undefined ? "" : (matching(CreateThreadBody, body).title ?? "");
+        const title = body === undefined ? "" : (bodyMatching(CreateThreadBody, body).title ?? "");
         const thread = await storage.createThread({ ownerId: principal.sub, title });
         set.status = 201;
         return threadView(thread);
@@ -108,7 +100,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       "/threads/:id/messages",
       async ({ request, params, set }) => {
         const { principal } = await ownThread(request.headers.get("authorization"), params.id);
-        const body = matching(SendMessageBody, await readJsonBody(request, { maxBytes }));
+        const body = bodyMatching(SendMessageBody, await readJsonBody(request, { maxBytes }));
         const accepted = await agent.startRun({ caller: { userId: principal.sub }, threadId: params.id, content: body.content, useReasoning: body.use_reasoning });
         set.status = 202;
         return accepted;

@@ -10,9 +10,9 @@ import type { Broker } from "../../broker/broker.ts";
 import type { Config } from "../../config.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
 import { requirePrincipal } from "../../http/auth.ts";
-import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
+import { bodyMatching, jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import type { ModelTool } from "../../agent/model/model-client.ts";
-import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, ErrorCode, ProtocolError, threadChannel, validationFailures } from "../../protocol/index.ts";
+import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, ErrorCode, ProtocolError, threadChannel } from "../../protocol/index.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "../sse/open-stream.ts";
 import { SseWriteBatch } from "../sse/sse-connection.ts";
@@ -100,9 +100,7 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         // The caller first: no body is read for an unknown one (docs/protocol.md section 7.2).
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const body = await readJsonBody(request, { maxBytes });
-        const details = validationFailures(AgUiRunInput, body);
-        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match an AG-UI RunAgentInput", details);
-        const input = body as AgUiRunInput;
+        const input = bodyMatching(AgUiRunInput, body, "request does not match an AG-UI RunAgentInput");
         const turn = turnOf(input);
         const clientTools = clientToolsOf(input);
         await ownThread(principal, input.threadId, true);

@@ -11,7 +11,7 @@ import type { Broker } from "../../broker/broker.ts";
 import type { Config } from "../../config.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
 import { requirePrincipal } from "../../http/auth.ts";
-import { jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
+import { bodyMatching, jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import {
   AiSdkChatId,
   AiSdkChatRequest,
@@ -20,7 +20,6 @@ import {
   UI_MESSAGE_STREAM_HEADER,
   UI_MESSAGE_STREAM_VERSION,
   threadChannel,
-  validationFailures,
 } from "../../protocol/index.ts";
 import type { Message, Storage } from "../../storage/storage.ts";
 import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "../sse/open-stream.ts";
@@ -107,9 +106,7 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         // The caller first: no body is read for an unknown one (docs/protocol.md section 7.2).
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const body = await readJsonBody(request, { maxBytes });
-        const details = validationFailures(AiSdkChatRequest, body);
-        if (details) throw new ProtocolError(ErrorCode.invalidMessage, "request does not match the AI SDK chat request", details);
-        const chat = body as AiSdkChatRequest;
+        const chat = bodyMatching(AiSdkChatRequest, body, "request does not match the AI SDK chat request");
         const answers = approvalAnswersOf(chat);
         if (answers) return answerApprovals(principal, chat, answers);
         // Regenerating answers the stored last user message again (section 11): the request's text is not stored.
