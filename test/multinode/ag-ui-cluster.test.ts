@@ -3,69 +3,14 @@
 // Last-Event-ID; the cut stream's events and the resumed ones are the whole run exactly once.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HttpAgent, verifyEvents, type BaseEvent } from "@ag-ui/client";
-import { EventSchemas } from "@ag-ui/core/schemas";
-import { firstValueFrom, from, toArray } from "rxjs";
 import { startCluster, type Cluster } from "../helpers/cluster.ts";
 import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { explainSkip } from "../helpers/services.ts";
-import { SseClient, parseSse, positionOf, type SseEvent } from "../helpers/sse-client.ts";
+import { SseClient, positionOf } from "../helpers/sse-client.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { agUiAgent, bearer, checkedEvents, countOf, runTurn, storedMessages, textOf, typesOf, verified, wireEvents } from "../transport/ag-ui/ag-ui-kit.ts";
 
 const skip = explainSkip("the AG-UI cluster tests", ["redis", "postgres"]);
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-/** An HttpAgent as an app builds it, with a fetch that keeps a copy of every response body as it arrives. */
-function agUiAgent(baseUrl: string, token: string, threadId: string) {
-  const bodies: Promise<string>[] = [];
-  const recordingFetch = async (url: string, init: RequestInit) => {
-    const response = await fetch(url, init);
-    if (!response.body) return response;
-    const [forAgent, forTest] = response.body.tee();
-    bodies.push(
-      (async () => {
-        let text = "";
-        const decoder = new TextDecoder();
-        try {
-          for await (const chunk of forTest) text += decoder.decode(chunk, { stream: true });
-        } catch {}
-        return text;
-      })(),
-    );
-    return new Response(forAgent, { status: response.status, headers: response.headers });
-  };
-  const agent = new HttpAgent({ url: `${baseUrl}/ag-ui`, headers: bearer(token), threadId, fetch: recordingFetch });
-  return { agent, bodies };
-}
-
-function runTurn(agent: HttpAgent, text: string) {
-  agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
-  const events: BaseEvent[] = [];
-  const done = agent.runAgent({}, { onEvent: ({ event }) => void events.push(event) });
-  return { events, done };
-}
-
-/** Data events, each checked: an `<epoch>:<seq>` id and a valid AG-UI event. */
-function checked(items: SseEvent[]): { id: string; event: BaseEvent }[] {
-  return items.flatMap((item) => {
-    expect(item.id).toMatch(/^[A-Za-z0-9_-]+:\d+$/);
-    if (item.data === undefined) return [];
-    return [{ id: item.id!, event: EventSchemas.parse(JSON.parse(item.data)) as BaseEvent }];
-  });
-}
-const wireEvents = (body: string) => checked(parseSse(body).filter((item): item is SseEvent => item.kind === "event"));
-
-const verified = (events: BaseEvent[]) => firstValueFrom(from(events).pipe(verifyEvents(), toArray()));
-const typesOf = (events: BaseEvent[]) => events.map((event) => String(event.type));
-const countOf = (events: BaseEvent[], type: string) => typesOf(events).filter((t) => t === type).length;
-const textOf = (events: BaseEvent[]) =>
-  events.flatMap((event) => (String(event.type) === "TEXT_MESSAGE_CONTENT" ? [(event as unknown as { delta: string }).delta] : [])).join("");
-
-async function storedMessages(baseUrl: string, token: string, threadId: string) {
-  const response = await fetch(`${baseUrl}/threads/${threadId}/messages`, { headers: bearer(token) });
-  return ((await response.json()) as { messages: { id: string; role: string; status: string; content: string }[] }).messages;
-}
 
 describe.skipIf(skip)("AG-UI across two nodes", () => {
   let cluster: Cluster;
@@ -101,7 +46,7 @@ describe.skipIf(skip)("AG-UI across two nodes", () => {
     const position = cut.find(({ event }) => String(event.type) === "TEXT_MESSAGE_CONTENT")!.id;
     const kept = cut.filter(({ id }) => positionOf(id).seq <= positionOf(position).seq).map(({ event }) => event);
     const resumed = await resumeOnB(threadId, position);
-    const rest = () => checked(resumed.events()).map(({ event }) => event);
+    const rest = () => checkedEvents(resumed.events()).map(({ event }) => event);
     await waitFor(() => textOf([...kept, ...rest()]) === text, "the rest of the text on node B");
     expect(activeRuns()).toEqual([1, 0]);
 
@@ -145,7 +90,7 @@ describe.skipIf(skip)("AG-UI across two nodes", () => {
     });
     expect(approve.status).toBe(200);
     expect(await resumed.ended).toEqual({ kind: "done" });
-    const after = checked(resumed.events()).map(({ event }) => event);
+    const after = checkedEvents(resumed.events()).map(({ event }) => event);
     expect(String(after[0]!.type)).toBe("TOOL_CALL_RESULT");
     expect(after[0]).toMatchObject({ toolCallId: "call_mul", content: "42" });
     expect(after.at(-1)).toMatchObject({ type: "RUN_FINISHED", runId, outcome: { type: "success" } });

@@ -3,69 +3,11 @@
 // GET /ag-ui/threads/:id/events; the refusals.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { HttpAgent, verifyEvents, type BaseEvent } from "@ag-ui/client";
-import { EventSchemas } from "@ag-ui/core/schemas";
-import { firstValueFrom, from, toArray } from "rxjs";
+import type { BaseEvent } from "@ag-ui/client";
 import { textResponse, toolCallResponse } from "../../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../../helpers/runs.ts";
-import { parseSse } from "../../helpers/sse-client.ts";
 import { waitFor } from "../../helpers/wait.ts";
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-
-/** An HttpAgent as an app builds it, with a fetch that keeps a copy of every response body. */
-function agUiAgent(baseUrl: string, token: string, threadId: string) {
-  const bodies: Promise<string>[] = [];
-  const recordingFetch = async (url: string, init: RequestInit) => {
-    const response = await fetch(url, init);
-    if (!response.body) return response;
-    const [forAgent, forTest] = response.body.tee();
-    // Read as it arrives: a copy cut by an abort keeps what came until then.
-    bodies.push(
-      (async () => {
-        let text = "";
-        const decoder = new TextDecoder();
-        try {
-          for await (const chunk of forTest) text += decoder.decode(chunk, { stream: true });
-        } catch {}
-        return text;
-      })(),
-    );
-    return new Response(forAgent, { status: response.status, headers: response.headers });
-  };
-  const agent = new HttpAgent({ url: `${baseUrl}/ag-ui`, headers: bearer(token), threadId, fetch: recordingFetch });
-  return { agent, bodies };
-}
-
-/** Runs one turn; every event the agent's pipeline (which verifies them) hands its subscribers. */
-function runTurn(agent: HttpAgent, text: string) {
-  agent.addMessage({ id: crypto.randomUUID(), role: "user", content: text });
-  const events: BaseEvent[] = [];
-  const done = agent.runAgent({}, { onEvent: ({ event }) => void events.push(event) });
-  return { events, done };
-}
-
-/** The data events of a raw body, each checked: an `<epoch>:<seq>` id, a valid AG-UI event. */
-function wireEvents(body: string): { id: string; event: BaseEvent }[] {
-  return parseSse(body).flatMap((item) => {
-    if (item.kind !== "event") return [];
-    expect(item.id).toMatch(/^[A-Za-z0-9_-]+:\d+$/);
-    if (item.data === undefined) return [];
-    return [{ id: item.id!, event: EventSchemas.parse(JSON.parse(item.data)) as BaseEvent }];
-  });
-}
-
-/** The package's own event-order verification over a list of events; throws on the first violation. */
-const verified = (events: BaseEvent[]) => firstValueFrom(from(events).pipe(verifyEvents(), toArray()));
-
-const typesOf = (events: BaseEvent[]) => events.map((event) => String(event.type));
-const textOf = (events: BaseEvent[]) =>
-  events.flatMap((event) => (String(event.type) === "TEXT_MESSAGE_CONTENT" ? [(event as unknown as { delta: string }).delta] : [])).join("");
-
-async function storedMessages(baseUrl: string, token: string, threadId: string) {
-  const response = await fetch(`${baseUrl}/threads/${threadId}/messages`, { headers: bearer(token) });
-  return ((await response.json()) as { messages: { id: string; role: string; status: string; content: string }[] }).messages;
-}
+import { agUiAgent, bearer, runTurn, storedMessages, textOf, typesOf, verified, wireEvents } from "./ag-ui-kit.ts";
 
 describe("POST /ag-ui with HttpAgent", () => {
   let harness: AgentHarness;
