@@ -10,7 +10,7 @@ import type { AgentService } from "../../agent/agent-service.ts";
 import type { Principal } from "../../auth/principal.ts";
 import { bearerToken, type TokenService } from "../../auth/tokens.ts";
 import { httpError } from "../../http/errors.ts";
-import { ErrorCode, ProtocolError, UI_MESSAGE_STREAM_DONE } from "../../protocol/index.ts";
+import { ErrorCode, MAX_JSON_DEPTH, ProtocolError, UI_MESSAGE_STREAM_DONE, jsonDepthExceeds } from "../../protocol/index.ts";
 import { queryToken } from "../websocket/ws-route.ts";
 
 /** How long a finished request's chunks stay for a `resume` with `lastSequence` that comes late. */
@@ -149,9 +149,14 @@ export class AiSdkSocket {
 
   receive(raw: string | Uint8Array): void {
     this.lastFrameAt = Date.now();
+    const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw);
+    // Bounded before it is parsed, as every other frame and body is (docs/protocol.md section 8.3).
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      return this.fail("", new ProtocolError(ErrorCode.invalidMessage, `the frame nests deeper than ${MAX_JSON_DEPTH} levels`));
+    }
     let frame: Frame;
     try {
-      frame = JSON.parse(typeof raw === "string" ? raw : new TextDecoder().decode(raw)) as Frame;
+      frame = JSON.parse(text) as Frame;
     } catch {
       return this.fail("", new ProtocolError(ErrorCode.invalidJson, "the frame is not valid JSON"));
     }

@@ -36,7 +36,7 @@ function sendText(transport: WebSocketChatTransport<UIMessage>, chatId: string, 
 }
 
 /** One request over a plain socket: its frames until `end`, `no-active` or `error`. */
-async function rawRequest(baseUrl: string, token: string, frame: Record<string, unknown>): Promise<ServerFrame[]> {
+async function rawRequest(baseUrl: string, token: string, frame: Record<string, unknown> | string): Promise<ServerFrame[]> {
   const socket = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ai-sdk/ws?token=${token}`);
   const frames: ServerFrame[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -48,7 +48,7 @@ async function rawRequest(baseUrl: string, token: string, frame: Record<string, 
     socket.onerror = () => reject(new Error("socket error"));
     socket.onclose = () => resolve();
   });
-  socket.onopen = () => socket.send(JSON.stringify(frame));
+  socket.onopen = () => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   await done;
   socket.close();
   return frames;
@@ -102,6 +102,9 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     const bobs = await rawRequest(baseUrl, bobToken, { type: "send", requestId: "r1", id: chatId, trigger: "submit-message", messages: [userMessage("mine?")], headers: {}, body: {} });
     expect(bobs).toEqual([expect.objectContaining({ type: "error", requestId: "r1", code: "not_found" })]);
     expect(await rawRequest(baseUrl, token, { type: "dance", requestId: "r2" })).toEqual([expect.objectContaining({ type: "error", code: "unsupported_frame" })]);
+    // Nesting past the depth limit is refused before the frame is parsed, never an internal failure.
+    const deep = `{"type":"send","requestId":"r3","id":"${chatId}","body":${'{"a":'.repeat(40_000)}1${"}".repeat(40_000)}}`;
+    expect(await rawRequest(baseUrl, token, deep)).toEqual([expect.objectContaining({ type: "error", code: "invalid_message" })]);
     expect((await fetch(`${baseUrl}/ai-sdk/ws`, { headers: { upgrade: "websocket" } })).status).toBe(401);
     transport.close();
   });
