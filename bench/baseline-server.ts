@@ -10,9 +10,19 @@ interface Envelope {
 
 const port = Number(process.env.PORT ?? 0);
 const hostname = process.env.HOST ?? "127.0.0.1";
-// The same socket limits as agentwire's defaults (src/app.ts), so only agentwire's own layers differ.
+// The same socket limits as agentwire's defaults (src/app.ts), so only agentwire's own layers differ;
+// BASELINE_SETTINGS=default leaves Bun's own defaults instead (the capacity scenario's runtime reference).
 const maxFrameBytes = 1024 * 1024;
 const maxQueuedBytes = 4 * 1024 * 1024;
+const agentwireSettings = {
+  maxPayloadLength: maxFrameBytes,
+  backpressureLimit: maxQueuedBytes + 2 * maxFrameBytes + 64 * 1024,
+  closeOnBackpressureLimit: true,
+  idleTimeout: 0,
+  sendPings: false,
+  perMessageDeflate: false,
+};
+const socketSettings = process.env.BASELINE_SETTINGS === "default" ? {} : agentwireSettings;
 
 const sequences = new Map<string, number>();
 
@@ -55,12 +65,7 @@ const server = Bun.serve({
     return new Response("not found", { status: 404 });
   },
   websocket: {
-    maxPayloadLength: maxFrameBytes,
-    backpressureLimit: maxQueuedBytes + 2 * maxFrameBytes + 64 * 1024,
-    closeOnBackpressureLimit: true,
-    idleTimeout: 0,
-    sendPings: false,
-    perMessageDeflate: false,
+    ...socketSettings,
     open(socket) {
       reply(socket, "system", undefined, {
         type: "connected",

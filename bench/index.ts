@@ -1,6 +1,7 @@
 // Entry point of `bun run bench`: runs the chosen scenarios in order, then prints their reports together.
 
 import { runCleanups } from "./cleanup.ts";
+import { capacityReport, runCapacity } from "./capacity.ts";
 import { runCluster } from "./cluster.ts";
 import { clusterReport } from "./cluster-report.ts";
 import { runFanout } from "./fanout.ts";
@@ -15,6 +16,7 @@ import { sseReport } from "./sse-report.ts";
 import { UsageError, parseOptions, usage, type BenchOptions, type Scenario } from "./options.ts";
 import { killAllServers, setAgentwireRoot } from "./servers.ts";
 import { ServicesUnavailableError } from "./services.ts";
+import { killAllWorkers } from "./worker-process.ts";
 
 /** Each scenario runs and returns its report; a new scenario is one more entry here. */
 const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = {
@@ -24,6 +26,7 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   cluster: async (options) => clusterReport(await runCluster(options.cluster)),
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
   sse: async (options) => sseReport(await runSse(options.sse)),
+  capacity: async (options) => capacityReport(await runCapacity(options.capacity)),
 };
 
 let aborting: Promise<never> | undefined;
@@ -33,6 +36,7 @@ function abort(message: string, code: number): Promise<never> {
   console.error(message);
   // A second reason to stop (a signal during the cleanup) must not cut the cleanup short.
   return (aborting ??= (async () => {
+    killAllWorkers();
     killAllServers();
     await runCleanups(5_000);
     process.exit(code);

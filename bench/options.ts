@@ -2,6 +2,7 @@
 
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
+import type { CapacityOptions } from "./capacity.ts";
 import type { ClusterOptions } from "./cluster.ts";
 import type { FanoutOptions } from "./fanout.ts";
 import type { MemoryOptions } from "./memory.ts";
@@ -10,9 +11,9 @@ import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 import type { SseOptions } from "./sse.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "capacity"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** What runs without --scenarios: sse (about 3 minutes more) only when asked for. */
+/** What runs without --scenarios: sse (about 3 minutes more) and capacity (about 5) only when asked for. */
 const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
 
 export interface BenchOptions {
@@ -23,6 +24,7 @@ export interface BenchOptions {
   cluster: ClusterOptions;
   recovery: RecoveryOptions;
   sse: SseOptions;
+  capacity: CapacityOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -87,6 +89,15 @@ export const usage = `usage: bun run bench [-- flags]
                               each with 2 passes of each transport
   --sse-loadgens 2            sse: load-generator processes holding   (BENCH_SSE_LOADGENS)
                               the readers
+  --capacity-sizes 2000,10000,19000                                   (BENCH_CAPACITY_SIZES)
+                              capacity: idle subscribed connections
+                              per server (at most 19,000: 20,000 open
+                              files per process)
+  --capacity-rounds 3         capacity: paired rounds per size        (BENCH_CAPACITY_ROUNDS)
+  --capacity-loadgens 2       capacity: load-generator processes      (BENCH_CAPACITY_LOADGENS)
+  --capacity-tokens own       capacity: a user and token per          (BENCH_CAPACITY_TOKENS)
+                              connection (own) or one for all
+                              (shared)
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -132,6 +143,10 @@ const flags = {
   "sse-readers": { type: "string" },
   "sse-rounds": { type: "string" },
   "sse-loadgens": { type: "string" },
+  "capacity-sizes": { type: "string" },
+  "capacity-rounds": { type: "string" },
+  "capacity-loadgens": { type: "string" },
+  "capacity-tokens": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -175,6 +190,8 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
   const scenarios = oneOf("scenario", list(get("scenarios", DEFAULT_SCENARIOS.join(","))), SCENARIOS);
   const channels = get("channels", "own");
   if (channels !== "own" && channels !== "shared") throw new UsageError(`--channels must be own or shared, not "${channels}"`);
+  const capacityTokens = get("capacity-tokens", "own");
+  if (capacityTokens !== "own" && capacityTokens !== "shared") throw new UsageError(`--capacity-tokens must be own or shared, not "${capacityTokens}"`);
   const connectBatch = 100;
   const settleMs = positiveInteger("settle-ms", get("settle-ms", "3000"));
   const messages = get("messages", "auto");
@@ -239,6 +256,16 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       services,
     },
     sse: sseOptions(get, fanout, settleMs, connectBatch),
+    capacity: {
+      sizes: list(get("capacity-sizes", "2000,10000,19000")).map((text) => positiveInteger("capacity-sizes", text, 19_000)),
+      rounds: positiveInteger("capacity-rounds", get("capacity-rounds", "3")),
+      loadgens: positiveInteger("capacity-loadgens", get("capacity-loadgens", "2"), 16),
+      inFlight: connectBatch,
+      tokens: capacityTokens,
+      warmupConnections: 100,
+      settleMs: Math.min(settleMs, 2000),
+      idleMs: 5000,
+    },
   };
 }
 

@@ -46,7 +46,7 @@ export function killAllServers(): void {
 process.on("exit", killAllServers);
 
 function command(kind: ServerKind, settings: Record<string, string>): { cmd: string[]; env: Record<string, string>; dataDir?: string } {
-  if (kind === "baseline") return { cmd: [process.execPath, "run", join(ROOT, "bench/baseline-server.ts")], env: {} };
+  if (kind === "baseline") return { cmd: [process.execPath, "run", join(ROOT, "bench/baseline-server.ts")], env: settings };
   const dataDir = mkdtempSync(join(tmpdir(), "agentwire-bench-"));
   dataDirectories.add(dataDir);
   return {
@@ -103,7 +103,7 @@ export function readCpuSeconds(pid: number): number {
   return (userTicks + systemTicks) / CLOCK_TICKS_PER_SECOND;
 }
 
-/** Starts a server; `settings` are extra environment variables for agentwire (the baseline has none). */
+/** Starts a server; `settings` are extra environment variables (the baseline knows only BASELINE_SETTINGS). */
 export async function startServer(kind: ServerKind, settings: Record<string, string> = {}): Promise<RunningServer> {
   const { cmd, env, dataDir } = command(kind, settings);
   const child = Bun.spawn(cmd, {
