@@ -14,17 +14,17 @@ export interface Principal {
   sub: string;
   /** Expiry in seconds since epoch, when the token has one. */
   exp?: number;
-  subscribeGlobs: Glob[];
-  publishGlobs: Glob[];
+  subscribeGlobs: readonly Glob[];
+  publishGlobs: readonly Glob[];
 }
 
+// Most tokens grant nothing beyond the user's own namespace: one empty list serves them all (memory is per connection).
+const NO_GLOBS: readonly Glob[] = Object.freeze([]);
+
+const globsOf = (patterns: string[] | undefined): readonly Glob[] => (patterns && patterns.length > 0 ? patterns.map(compileGlob) : NO_GLOBS);
+
 export function principalOf(claims: Claims): Principal {
-  return {
-    sub: claims.sub,
-    exp: claims.exp,
-    subscribeGlobs: (claims.subscribe ?? []).map(compileGlob),
-    publishGlobs: (claims.publish ?? []).map(compileGlob),
-  };
+  return { sub: claims.sub, exp: claims.exp, subscribeGlobs: globsOf(claims.subscribe), publishGlobs: globsOf(claims.publish) };
 }
 
 /** Looks up a thread's owner; undefined when there is no such thread. */

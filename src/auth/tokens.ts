@@ -3,6 +3,7 @@
 import { jwt } from "@elysiajs/jwt";
 import { Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { timingSafeEqual } from "node:crypto";
 import { principalOf, type Claims, type Principal } from "./principal.ts";
 
 const ClaimsSchema = Type.Object({
@@ -14,44 +15,109 @@ const ClaimsSchema = Type.Object({
 const claimsCheck = TypeCompiler.Compile(ClaimsSchema);
 
 export interface TokenService {
-  /** The principal a token names, or undefined for a bad, expired or malformed token. */
-  verify(token: string): Promise<Principal | undefined>;
-  /** The principal of a token verified before and not expired yet, without going async; else undefined (then use verify). */
-  peek(token: string): Principal | undefined;
+  /**
+   * The principal a token names, or undefined for a bad, expired or malformed token. Answered at once
+   * (no promise) for a token verified before or of the common shape; a promise otherwise.
+   */
+  verify(token: string): Principal | undefined | Promise<Principal | undefined>;
   sign(claims: Omit<Claims, "exp">, ttlSeconds?: number): Promise<string>;
+}
+
+export interface TokenServiceOptions {
+  /** Verified tokens remembered (default 10,000); the oldest is forgotten first. */
+  maxCached?: number;
+  /** Milliseconds since epoch; tests move it. */
+  now?: () => number;
 }
 
 // A user's tabs and reconnects present the same token again and again: one verified Principal
 // serves them all (memory is per connection), re-checked for expiry on every use.
 const MAX_CACHED_TOKENS = 10_000;
 
-export function createTokenService(secret: string): TokenService {
-  const signer = jwt({ name: "jwt", secret, alg: "HS256" }).decorator.jwt;
+// The protected headers @elysiajs/jwt and most HS256 issuers write, base64url-encoded:
+// {"alg":"HS256","typ":"JWT"} and {"alg":"HS256"}. A token with any other header is left to jose.
+const COMMON_HEADERS = new Set(["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", "eyJhbGciOiJIUzI1NiJ9"]);
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+// An HS256 signature (32 bytes) is 43 base64url characters.
+const SIGNATURE_CHARS = 43;
+
+/** True when an optional NumericDate claim is absent or a finite number, as jose requires. */
+function numericDate(value: unknown): value is number | undefined {
+  return value === undefined || (typeof value === "number" && Number.isFinite(value));
+}
+
+export function createTokenService(secret: string, options: TokenServiceOptions = {}): TokenService {
+  const maxCached = options.maxCached ?? MAX_CACHED_TOKENS;
+  const now = options.now ?? Date.now;
+  const secretBytes = new TextEncoder().encode(secret);
+  // The key imported once: given the secret's bytes, jose would import a CryptoKey on every verify.
+  const signers = crypto.subtle
+    .importKey("raw", secretBytes, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"])
+    .then((key) => jwt({ name: "jwt", secret: key, alg: "HS256" }).decorator.jwt);
   const verified = new Map<string, Principal>();
+
+  const remember = (token: string, principal: Principal): Principal => {
+    if (verified.size >= maxCached) verified.delete(verified.keys().next().value!);
+    verified.set(token, principal);
+    return principal;
+  };
+
+  const principalFor = (token: string, payload: unknown): Principal | undefined =>
+    claimsCheck.Check(payload) ? remember(token, principalOf(payload)) : undefined;
+
+  /**
+   * The common case decided in a few microseconds and without going async, which would defer the
+   * socket upgrade: an HS256 token with a usual header, a canonical signature that matches, and
+   * NumericDate claims that let it through now. It only ever accepts what jose would accept; for
+   * anything else it answers "jose", and @elysiajs/jwt decides, as it does for every token when
+   * this path is not taken.
+   */
+  const verifyCommon = (token: string): Principal | undefined | "jose" => {
+    const first = token.indexOf(".");
+    const last = token.lastIndexOf(".");
+    if (first <= 0 || last === first || token.length - last - 1 !== SIGNATURE_CHARS) return "jose";
+    if (!COMMON_HEADERS.has(token.slice(0, first))) return "jose";
+    const body = token.slice(first + 1, last);
+    const signature = token.slice(last + 1);
+    if (!BASE64URL.test(body) || !BASE64URL.test(signature)) return "jose";
+    const expected = new Bun.CryptoHasher("sha256", secretBytes).update(token.slice(0, last)).digest("base64url" as "base64");
+    if (expected.length !== SIGNATURE_CHARS || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature))) return "jose";
+    let payload: Record<string, unknown>;
+    try {
+      payload = JSON.parse(Buffer.from(body, "base64url").toString("utf8"));
+    } catch {
+      return "jose";
+    }
+    if (typeof payload !== "object" || payload === null || Array.isArray(payload)) return "jose";
+    const { iat, nbf, exp } = payload;
+    if (!numericDate(iat) || !numericDate(nbf) || !numericDate(exp)) return "jose";
+    // jose's rules with no clock tolerance: nbf not after now, exp after now, both in whole seconds.
+    const seconds = Math.floor(now() / 1000);
+    if ((nbf !== undefined && nbf > seconds) || (exp !== undefined && exp <= seconds)) return "jose";
+    return principalFor(token, payload);
+  };
+
+  const verifyWithJose = async (token: string): Promise<Principal | undefined> => {
+    const payload = await (await signers).verify(token, { algorithms: ["HS256"], currentDate: new Date(now()) });
+    return payload ? principalFor(token, payload) : undefined;
+  };
+
   return {
-    async verify(token) {
+    verify(token) {
       const cached = verified.get(token);
       if (cached) {
-        if (cached.exp === undefined || cached.exp * 1000 > Date.now()) return cached;
+        if (cached.exp === undefined || cached.exp * 1000 > now()) return cached;
         verified.delete(token);
         return undefined;
       }
-      const payload = await signer.verify(token, { algorithms: ["HS256"] });
-      if (!payload || !claimsCheck.Check(payload)) return undefined;
-      const principal = principalOf(payload);
-      if (verified.size >= MAX_CACHED_TOKENS) verified.delete(verified.keys().next().value!);
-      verified.set(token, principal);
-      return principal;
-    },
-    peek(token) {
-      const cached = verified.get(token);
-      return cached && (cached.exp === undefined || cached.exp * 1000 > Date.now()) ? cached : undefined;
+      const common = verifyCommon(token);
+      return common === "jose" ? verifyWithJose(token) : common;
     },
     async sign(claims, ttlSeconds) {
-      const exp = ttlSeconds === undefined ? undefined : Math.floor(Date.now() / 1000) + ttlSeconds;
+      const exp = ttlSeconds === undefined ? undefined : Math.floor(now() / 1000) + ttlSeconds;
       const body: Record<string, unknown> = { ...claims };
       if (exp !== undefined) body.exp = exp;
-      return signer.sign(body as never);
+      return (await signers).sign(body as never);
     },
   };
 }

@@ -268,7 +268,7 @@ export function aiSdkWsUpgrade({ tokens, agent, handle }: Omit<AiSdkWsDeps, "log
   const deps: AiSdkWsDeps = { tokens, agent, handle, logs: new RunLogs() };
   return async (request: Request, server: Server<AiSdkSocket>): Promise<Response | undefined> => {
     const token = bearerToken(request.headers.get("authorization")) ?? queryToken(request.url);
-    const principal = token === undefined ? undefined : (tokens.peek(token) ?? (await tokens.verify(token)));
+    const principal = token === undefined ? undefined : await tokens.verify(token);
     if (token === undefined || !principal) return httpError(new ProtocolError(ErrorCode.unauthorized, "a valid token is required (?token= or Authorization)"));
     if (server.upgrade(request, { data: new AiSdkSocket(principal, token, deps) })) return undefined;
     return httpError(new ProtocolError(ErrorCode.invalidMessage, "GET /ai-sdk/ws expects a WebSocket upgrade"));

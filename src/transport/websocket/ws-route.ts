@@ -84,22 +84,24 @@ export function queryToken(url: string): string | undefined {
 /**
  * The `/ws` upgrade as a route of Bun's own router, ahead of Elysia's: an Elysia handler would build
  * a request context per upgrade (and `.ws()` would copy it into every socket's data), garbage that
- * shows in memory per connection. For the same reason a token verified before is looked up without
- * going async. A bad token in the header or the query gets 401 and no upgrade.
+ * shows in memory per connection. For the same reason, and because an upgrade deferred behind a promise
+ * costs Bun more than one made at once, a token is verified without going async where it can be
+ * (src/auth/tokens.ts). A bad token in the header or the query gets 401 and no upgrade.
  */
 export function wsUpgrade(gateway: Gateway, tokens: TokenService) {
   const upgrade = (request: Request, server: Server<Session>, principal: Principal | undefined): Response | undefined => {
     if (server.upgrade(request, { data: new Session(crypto.randomUUID(), gateway, principal) })) return undefined;
     return httpError(new ProtocolError(ErrorCode.invalidMessage, "GET /ws expects a WebSocket upgrade"));
   };
+  const upgradeAs = (request: Request, server: Server<Session>, principal: Principal | undefined): Response | undefined => {
+    if (!principal) return httpError(new ProtocolError(ErrorCode.unauthorized, "invalid or expired token"));
+    return upgrade(request, server, principal);
+  };
   return (request: Request, server: Server<Session>): Response | undefined | Promise<Response | undefined> => {
     const token = bearerToken(request.headers.get("authorization")) ?? queryToken(request.url);
     if (token === undefined) return upgrade(request, server, undefined);
-    const known = tokens.peek(token);
-    if (known) return upgrade(request, server, known);
-    return tokens.verify(token).then((principal) => {
-      if (!principal) return httpError(new ProtocolError(ErrorCode.unauthorized, "invalid or expired token"));
-      return upgrade(request, server, principal);
-    });
+    const verified = tokens.verify(token);
+    if (verified instanceof Promise) return verified.then((principal) => upgradeAs(request, server, principal));
+    return upgradeAs(request, server, verified);
   };
 }
