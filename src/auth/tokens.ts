@@ -58,7 +58,10 @@ export function createTokenService(secret: string, options: TokenServiceOptions 
 
   const remember = (token: string, principal: Principal): Principal => {
     if (verified.size >= maxCached) verified.delete(verified.keys().next().value!);
-    verified.set(token, principal);
+    // A copy of its own: the token is a slice of the request's URL or header, which would stay alive with
+    // it (about 250 bytes per connection). Verified tokens are ASCII, so the copy is the same string.
+    const key = Buffer.from(token, "latin1").toString("latin1");
+    if (key === token) verified.set(key, principal);
     return principal;
   };
 
