@@ -88,6 +88,13 @@ const NO_PUBLICATIONS: readonly Publication[] = [];
 // users publishing right now count; past this many, the oldest is dropped to keep memory bounded.
 const MAX_PUBLISH_BUCKETS = 10_000;
 
+// A channel whose last local subscriber left keeps its broker listen this long. Clients that drop
+// together (a network blip, a restart behind a load balancer) come back within seconds, and on Redis
+// an UNSUBSCRIBE and a SUBSCRIBE per channel for thousands of channels at once is what made such a
+// reconnect storm time out. Past MAX_LINGERING channels, the one idle longest goes at once.
+const LINGER_MS = 30_000;
+const MAX_LINGERING = 10_000;
+
 export class Gateway {
   readonly config: GatewayConfig;
   readonly ratePolicy: RatePolicy;
@@ -107,6 +114,8 @@ export class Gateway {
   // POST /publish bytes per user id (a socket's bucket is on its session).
   private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
+  // Channels with no local subscriber whose listen is kept for a while, and since when (oldest first).
+  private readonly lingering = new Map<string, number>();
   private readonly tickTimer: Timer;
   private readonly tickMs: number;
 
@@ -344,8 +353,9 @@ export class Gateway {
 
   private acquire(channel: string): void {
     const entry = this.channels.get(channel);
-    if (entry) entry.count++;
-    else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined });
+    if (entry) {
+      if (entry.count++ === 0) this.lingering.delete(channel);
+    } else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined });
   }
 
   /** Starts the broker listening to the channel unless a subscriber did already, and waits until it listens. */
@@ -367,6 +377,20 @@ export class Gateway {
   private releaseInterest(channel: string): void {
     const entry = this.channels.get(channel);
     if (!entry || --entry.count > 0) return;
+    // A listen not confirmed (failed, or still on its way) has nothing worth keeping.
+    if (entry.listening !== "listening") return this.forget(channel, entry);
+    this.lingering.set(channel, Date.now());
+    if (this.lingering.size > MAX_LINGERING) this.endLingering(this.lingering.keys().next().value!);
+  }
+
+  /** Stops listening to a channel that lingered with no local subscriber. */
+  private endLingering(channel: string): void {
+    this.lingering.delete(channel);
+    const entry = this.channels.get(channel);
+    if (entry && entry.count === 0) this.forget(channel, entry);
+  }
+
+  private forget(channel: string, entry: ChannelEntry): void {
     this.channels.delete(channel);
     if (entry.listening) {
       this.broker.unlisten(channel).catch((error) => this.logger.warn("unlisten failed", { channel, error }));
@@ -393,6 +417,10 @@ export class Gateway {
   /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   private tick(now: number): void {
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
+    for (const [channel, since] of this.lingering) {
+      if (now - since < LINGER_MS) break;
+      this.endLingering(channel);
+    }
     const intervals: KeepAlive = { pingMs: this.config.pingIntervalS * 1000, idleMs: this.config.idleTimeoutS * 1000, tickMs: this.tickMs };
     for (const connection of this.connections.values()) {
       if (now >= connection.expiresAt) {
