@@ -13,6 +13,7 @@ import { runRuns } from "./runs.ts";
 import { runsReport } from "./runs-report.ts";
 import { runSse } from "./sse.ts";
 import { sseReport } from "./sse-report.ts";
+import { runStorm, stormReport } from "./storm.ts";
 import { UsageError, parseOptions, usage, type BenchOptions, type Scenario } from "./options.ts";
 import { killAllServers, setAgentwireRoot } from "./servers.ts";
 import { ServicesUnavailableError } from "./services.ts";
@@ -27,6 +28,7 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
   sse: async (options) => sseReport(await runSse(options.sse)),
   capacity: async (options) => capacityReport(await runCapacity(options.capacity)),
+  storm: async (options) => stormReport(await runStorm(options.storm)),
 };
 
 let aborting: Promise<never> | undefined;

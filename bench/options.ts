@@ -10,10 +10,11 @@ import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recov
 import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 import type { SseOptions } from "./sse.ts";
+import { STORM_MODES, type StormMode, type StormOptions } from "./storm.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "capacity"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "capacity", "storm"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** What runs without --scenarios: sse (about 3 minutes more) and capacity (about 5) only when asked for. */
+/** What runs without --scenarios: sse (about 3 minutes more), capacity (about 5) and storm (about 2) only when asked for. */
 const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
 
 export interface BenchOptions {
@@ -25,6 +26,7 @@ export interface BenchOptions {
   recovery: RecoveryOptions;
   sse: SseOptions;
   capacity: CapacityOptions;
+  storm: StormOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -98,6 +100,14 @@ export const usage = `usage: bun run bench [-- flags]
   --capacity-tokens own       capacity: a user and token per          (BENCH_CAPACITY_TOKENS)
                               connection (own) or one for all
                               (shared)
+  --storm-modes single,cluster                                        (BENCH_STORM_MODES)
+                              storm: one node (memory broker) and/or
+                              two nodes on Redis
+  --storm-clients 15000       storm: clients cut at once              (BENCH_STORM_CLIENTS)
+  --storm-channels 1500       storm: channels they share              (BENCH_STORM_CHANNELS)
+  --storm-rate 1000           storm: publications/s, all channels     (BENCH_STORM_RATE)
+  --storm-loadgens 3          storm: load-generator processes (each   (BENCH_STORM_LOADGENS)
+                              holds 3 files per client)
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -147,6 +157,11 @@ const flags = {
   "capacity-rounds": { type: "string" },
   "capacity-loadgens": { type: "string" },
   "capacity-tokens": { type: "string" },
+  "storm-modes": { type: "string" },
+  "storm-clients": { type: "string" },
+  "storm-channels": { type: "string" },
+  "storm-rate": { type: "string" },
+  "storm-loadgens": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -265,6 +280,17 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       warmupConnections: 100,
       settleMs: Math.min(settleMs, 2000),
       idleMs: 5000,
+    },
+    storm: {
+      modes: oneOf<StormMode>("storm mode", list(get("storm-modes", STORM_MODES.join(","))), STORM_MODES),
+      clients: positiveInteger("storm-clients", get("storm-clients", "15000"), 18_000),
+      channels: positiveInteger("storm-channels", get("storm-channels", "1500"), 100_000),
+      ratePerSecond: positiveInteger("storm-rate", get("storm-rate", "1000"), 100_000),
+      loadgens: positiveInteger("storm-loadgens", get("storm-loadgens", "3"), 16),
+      steadyMs: 3000,
+      recoveryTimeoutMs: 60_000,
+      bodyBytes: fanout.bodyBytes,
+      services,
     },
   };
 }

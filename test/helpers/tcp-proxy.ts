@@ -1,4 +1,5 @@
 // A TCP proxy in front of a test server whose connections a test can cut, as a dropped network would.
+// The bench's storm scenario uses it too, in front of one or several nodes.
 
 import type { Socket, TCPSocketListener } from "bun";
 
@@ -42,7 +43,9 @@ interface Link {
   toUpstream: Pipe;
 }
 
-export function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): TcpProxy {
+/** `targetPort` may be a function: each new connection then goes to the port it names (one node of several). */
+export function startTcpProxy(targetPort: number | (() => number), targetHost = "127.0.0.1"): TcpProxy {
+  const portFor = typeof targetPort === "number" ? () => targetPort : targetPort;
   const open = new Set<Socket<Link>>();
   let refusing = false;
   let refused = 0;
@@ -61,7 +64,7 @@ export function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"): Tcp
         open.add(client);
         Bun.connect<undefined>({
           hostname: targetHost,
-          port: targetPort,
+          port: portFor(),
           socket: {
             open(upstream) {
               link.toUpstream.socket = upstream;
