@@ -249,6 +249,9 @@ async function openSetup(coalesceMs: number, runCount: number, fake: FakeModel, 
     COALESCE_MS: String(coalesceMs),
     // A failing model request should show up as a problem at once, not after backoff.
     MODEL_MAX_RETRIES: "0",
+    // Bun's fetch holds 256 requests at once unless told otherwise at start (docs/deploy.md#sizing):
+    // every run is one streaming model request.
+    BUN_CONFIG_MAX_HTTP_REQUESTS: String(Math.min(65_535, runCount + 256)),
   });
   const peers: Peer[] = [];
   try {
