@@ -157,6 +157,30 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect(snapshot!.messages.map((m) => [m.id, m.content])).toEqual([["a", "partial"]]);
         expect(await storage.threadSnapshot("missing")).toBeUndefined();
       });
+
+      test("checkpoints of many runs at once are all saved, and a bad one fails alone", async () => {
+        const threads = await Promise.all([1, 2, 3].map(() => storage.createThread({ ownerId: "alice" })));
+        for (const [index, thread] of threads.entries()) {
+          await storage.insertMessage({ id: `c${index}`, threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        }
+        const results = await Promise.allSettled(
+          threads.map((thread, index) =>
+            storage.checkpoint({
+              messageId: `c${index}`,
+              // The second breaks a NOT NULL column, as a bug or a corrupt patch would.
+              patch: { content: index === 1 ? (null as unknown as string) : `text ${index}` },
+              threadId: thread.id,
+              eventSeq: 10 + index,
+              eventEpoch: "e1",
+            }),
+          ),
+        );
+        expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+        expect((await storage.getMessage("c0"))!.content).toBe("text 0");
+        expect((await storage.getMessage("c2"))!.content).toBe("text 2");
+        expect(await storage.getThread(threads[2]!.id)).toMatchObject({ eventSeq: 12 });
+        expect(await storage.getThread(threads[1]!.id)).toMatchObject({ eventSeq: null });
+      });
     });
 
     describe("run leases", () => {
