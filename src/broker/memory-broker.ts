@@ -41,6 +41,9 @@ export class MemoryBroker implements Broker {
   private readonly channels = new Map<string, ChannelRecord>();
   // The channels holding history, in the same order: trimming walks these alone, not every record passed.
   private readonly published = new Map<string, ChannelRecord>();
+  // The channels nobody listens to, the only ones that may be forgotten, least recently published or
+  // unlistened first: forgetting and sweeping walk these alone, never the listened ones (one a connection).
+  private readonly unlistened = new Map<string, ChannelRecord>();
   private listener: PublicationListener = () => {};
   private totalBytes = 0;
   // A new prefix per process and a new generation per channel record: any history loss changes the epoch.
@@ -62,6 +65,10 @@ export class MemoryBroker implements Broker {
     this.channels.set(channel, record);
     this.published.delete(channel);
     this.published.set(channel, record);
+    if (!record.listened) {
+      this.unlistened.delete(channel);
+      this.unlistened.set(channel, record);
+    }
     if (!record.history) {
       record.history = new History(epochOf(this.epochPrefix, record));
       this.totalBytes += memoryChannelCost(channel);
@@ -92,6 +99,7 @@ export class MemoryBroker implements Broker {
 
   listen(channel: string): Promise<void> {
     this.record(channel).listened = true;
+    this.unlistened.delete(channel);
     return DONE;
   }
 
@@ -100,6 +108,7 @@ export class MemoryBroker implements Broker {
     if (record) {
       record.listened = false;
       record.lastActivity = Date.now();
+      this.unlistened.set(channel, record);
     }
   }
 
@@ -140,11 +149,8 @@ export class MemoryBroker implements Broker {
   /** Forget idle channels nobody listens to. */
   sweep(now: number): void {
     const cutoff = now - this.options.historyTtlS * 1000;
-    for (const [channel, record] of this.channels) {
-      if (!record.listened && record.lastActivity < cutoff) {
-        this.dropHistory(channel, record);
-        this.channels.delete(channel);
-      }
+    for (const [channel, record] of this.unlistened) {
+      if (record.lastActivity < cutoff) this.forget(channel, record);
     }
   }
 
@@ -153,6 +159,7 @@ export class MemoryBroker implements Broker {
     if (!record) {
       record = { seq: 0, generation: ++this.generations, history: undefined, lastActivity: Date.now(), listened: false };
       this.channels.set(channel, record);
+      this.unlistened.set(channel, record);
       if (this.channels.size > this.options.historyMaxChannels) this.forgetOldest(record);
     }
     return record;
@@ -160,12 +167,16 @@ export class MemoryBroker implements Broker {
 
   // Forgetting a channel drops its epoch too, so a client resuming there is told `recovered: false`.
   private forgetOldest(keep: ChannelRecord): void {
-    for (const [channel, record] of this.channels) {
+    for (const [channel, record] of this.unlistened) {
       if (this.channels.size <= this.options.historyMaxChannels) return;
-      if (record.listened || record === keep) continue;
-      this.dropHistory(channel, record);
-      this.channels.delete(channel);
+      if (record !== keep) this.forget(channel, record);
     }
+  }
+
+  private forget(channel: string, record: ChannelRecord): void {
+    this.dropHistory(channel, record);
+    this.channels.delete(channel);
+    this.unlistened.delete(channel);
   }
 
   // Drop whole histories, least recently published first, until back under budget. Seq and epoch stay,
