@@ -46,4 +46,17 @@ export interface Broker {
   /** Whether the engine can serve requests now. */
   ready(): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * For an engine that holds everything in this process: listen, state and recover answered at once,
+   * with publications handed to the listener inside publish(), so nothing can arrive between reading
+   * a state and going live and `sync` has nothing to wait for. The gateway then subscribes without an
+   * async step (each costs garbage per subscribe). Absent for a networked engine.
+   */
+  readonly immediate?: ImmediateBroker;
+}
+
+export interface ImmediateBroker {
+  listen(channel: string): void;
+  state(channel: string): ChannelState;
+  recover(channel: string, since: number, epoch: string | undefined): Recovery;
 }

@@ -1,6 +1,6 @@
 // The single-process engine: sequence numbers and history in memory, bounded by count, bytes and idle time.
 
-import type { Broker, ChannelState, Publication, PublicationListener, Recovery } from "./broker.ts";
+import type { Broker, ChannelState, ImmediateBroker, Publication, PublicationListener, Recovery } from "./broker.ts";
 import { History } from "./history.ts";
 import { memoryChannelCost } from "./history-cost.ts";
 
@@ -82,12 +82,26 @@ export class MemoryBroker implements Broker {
     return publication;
   }
 
+  readonly immediate: ImmediateBroker = {
+    listen: (channel) => this.listenNow(channel),
+    state: (channel) => this.stateNow(channel),
+    recover: (channel, since, epoch) => this.recoverNow(channel, since, epoch),
+  };
+
   async state(channel: string): Promise<ChannelState> {
+    return this.stateNow(channel);
+  }
+
+  async recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery> {
+    return this.recoverNow(channel, since, epoch);
+  }
+
+  private stateNow(channel: string): ChannelState {
     const record = this.record(channel);
     return { seq: record.seq, epoch: epochOf(this.epochPrefix, record) };
   }
 
-  async recover(channel: string, since: number, epoch: string | undefined): Promise<Recovery> {
+  private recoverNow(channel: string, since: number, epoch: string | undefined): Recovery {
     const record = this.record(channel);
     const state = { seq: record.seq, epoch: epochOf(this.epochPrefix, record) };
     if (epoch !== state.epoch || since > record.seq) return { state, publications: undefined };
@@ -98,9 +112,13 @@ export class MemoryBroker implements Broker {
   }
 
   listen(channel: string): Promise<void> {
+    this.listenNow(channel);
+    return DONE;
+  }
+
+  private listenNow(channel: string): void {
     this.record(channel).listened = true;
     this.unlistened.delete(channel);
-    return DONE;
   }
 
   async unlisten(channel: string): Promise<void> {

@@ -3,7 +3,7 @@
 
 import type { ThreadOwnerLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
-import type { Broker, Publication } from "../broker/broker.ts";
+import type { Broker, ChannelState, Publication, Recovery } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -195,8 +195,9 @@ export class Gateway {
   /**
    * Subscribe a connection: ack with the channel state, replay what `since` asks for, then go live,
    * with publications that arrive meanwhile held back and delivered after the replay, none twice.
+   * With an engine that answers at once, all of it happens now and nothing is returned.
    */
-  async subscribe(connection: Connection, channel: string, request: SubscribeRequest): Promise<void> {
+  subscribe(connection: Connection, channel: string, request: SubscribeRequest): Promise<void> | void {
     if (connection.isSubscribed(channel)) {
       // A repeated subscribe starts over: leave the live topic until the new ack and replay are sent.
       connection.topics?.unsubscribe(channel);
@@ -209,6 +210,27 @@ export class Gateway {
     }
     // The entry exists: acquired just now, or by the subscription being repeated.
     const entry = this.channels.get(channel)!;
+    const immediate = this.broker.immediate;
+    if (!immediate) return this.subscribeAsync(connection, channel, entry, request);
+    // Nothing can be published between these reads and going live: no publication to hold back.
+    let recovery: Recovery | undefined;
+    let state: ChannelState;
+    try {
+      if (entry.listening !== "listening") {
+        immediate.listen(channel);
+        entry.listening = "listening";
+      }
+      const epoch = request.currentEpoch ? immediate.state(channel).epoch : request.epoch;
+      recovery = request.since === undefined ? undefined : immediate.recover(channel, request.since, epoch);
+      state = recovery?.state ?? immediate.state(channel);
+    } catch (error) {
+      this.unsubscribe(connection, channel);
+      throw error;
+    }
+    this.start(connection, channel, request, state, recovery, NO_PUBLICATIONS);
+  }
+
+  private async subscribeAsync(connection: Connection, channel: string, entry: ChannelEntry, request: SubscribeRequest): Promise<void> {
     const pending: Pending = { connection, buffer: undefined, bytes: 0 };
     entry.pending = compactAdd(entry.pending, pending);
     try {
@@ -217,30 +239,35 @@ export class Gateway {
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
       // The read may count publications whose delivery to this node is still on its way (Redis: over
-      // another connection); once they have landed in the buffer, the seq filter below drops them.
+      // another connection); once they have landed in the buffer, the seq filter in start() drops them.
       await this.broker.sync();
       if (connection.closed || !this.isPending(channel, pending)) return;
       this.removePending(channel, connection);
-      const replay = recovery?.publications ?? NO_PUBLICATIONS;
-      const outcome = recovery ? { recovered: recovery.publications !== undefined, replayed: replay.length } : undefined;
-      const { wire } = connection;
-      const ack = wire.subscribed(channel, state, request.id, outcome);
-      if (ack !== undefined) connection.send(ack);
-      let last = state.seq;
-      for (const publication of replay) sendPublication(connection, publication, wire.publication(publication));
-      for (const publication of pending.buffer ?? NO_PUBLICATIONS) {
-        if (publication.seq <= last) continue;
-        sendPublication(connection, publication, wire.publication(publication));
-        last = publication.seq;
-      }
-      // The replay may have ended the connection (a slow consumer, an SSE stream that stops at a run's
-      // final event): it was released then, and must not be made live after.
-      if (connection.closed) return;
-      this.addLive(channel, connection);
+      this.start(connection, channel, request, state, recovery, pending.buffer ?? NO_PUBLICATIONS);
     } catch (error) {
       if (this.isPending(channel, pending)) this.unsubscribe(connection, channel);
       throw error;
     }
+  }
+
+  /** The ack, the replay, what was held back meanwhile (none twice), then live. */
+  private start(connection: Connection, channel: string, request: SubscribeRequest, state: ChannelState, recovery: Recovery | undefined, held: readonly Publication[]): void {
+    const replay = recovery?.publications ?? NO_PUBLICATIONS;
+    const outcome = recovery ? { recovered: recovery.publications !== undefined, replayed: replay.length } : undefined;
+    const { wire } = connection;
+    const ack = wire.subscribed(channel, state, request.id, outcome);
+    if (ack !== undefined) connection.send(ack);
+    let last = state.seq;
+    for (const publication of replay) sendPublication(connection, publication, wire.publication(publication));
+    for (const publication of held) {
+      if (publication.seq <= last) continue;
+      sendPublication(connection, publication, wire.publication(publication));
+      last = publication.seq;
+    }
+    // The replay may have ended the connection (a slow consumer, an SSE stream that stops at a run's
+    // final event): it was released then, and must not be made live after.
+    if (connection.closed) return;
+    this.addLive(channel, connection);
   }
 
   unsubscribe(connection: Connection, channel: string): void {

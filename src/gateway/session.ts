@@ -282,7 +282,7 @@ export class Session implements Connection, RateState, ByteBucket {
     }
   }
 
-  private onSubscribe(command: SubscribeCommand): Promise<void> {
+  private onSubscribe(command: SubscribeCommand): Promise<void> | void {
     const { channel } = command;
     if (isReservedChannel(channel)) throw new ProtocolError(ErrorCode.forbidden, `channel ${channel} is reserved`);
     // Most subscriptions are decided by the token alone, without an async step (garbage per subscribe).
@@ -298,7 +298,7 @@ export class Session implements Connection, RateState, ByteBucket {
     return this.subscribeAllowed(command);
   }
 
-  private subscribeAllowed(command: SubscribeCommand): Promise<void> {
+  private subscribeAllowed(command: SubscribeCommand): Promise<void> | void {
     const { channel } = command;
     if (!this.isSubscribed(channel) && this.subscriptionCount >= this.gateway.config.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.tooManySubscriptions, `at most ${this.gateway.config.maxSubscriptions} subscriptions per connection`);

@@ -23,7 +23,7 @@ export function admitStream<C extends SseConnection>(gateway: Gateway, connectio
 }
 
 /** Runs `start` (a subscribe, a run's start) with the stream open, and answers with it; closes it when `start` fails. */
-export async function streamResponse(connection: SseConnection, headers: Record<string, string>, start: () => Promise<void>): Promise<Response> {
+export async function streamResponse(connection: SseConnection, headers: Record<string, string>, start: () => Promise<void> | void): Promise<Response> {
   try {
     await start();
   } catch (error) {
