@@ -39,16 +39,23 @@ export interface CapacityRound {
 
 type Loadgen = WorkerProcess<CapacityCommand, CapacityReport>;
 
-/** CPU time of every live thread of `pid` in seconds, from schedstat: nanosecond resolution, for short idle stretches. */
-function threadCpuSeconds(pid: number): number {
-  let nanoseconds = 0;
+/** CPU time of each live thread of `pid`, in nanoseconds, from schedstat: fine enough for a few idle seconds. */
+function threadCpuNanoseconds(pid: number): Map<string, number> {
+  const times = new Map<string, number>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     try {
-      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]);
+      times.set(task, Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]));
     } catch {
       // A thread that ended between the listing and the read.
     }
   }
+  return times;
+}
+
+/** CPU seconds used between two readings, thread by thread (a thread that ended meanwhile takes its time with it). */
+function cpuSecondsBetween(before: Map<string, number>, after: Map<string, number>): number {
+  let nanoseconds = 0;
+  for (const [task, time] of after) nanoseconds += time - (before.get(task) ?? 0);
   return nanoseconds / 1e9;
 }
 
@@ -81,10 +88,10 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
     const ms = await openSpread(loadgens, server, token, size, "u", options.inFlight);
     const cpuAfter = server.cpuSeconds();
     const rssAfter = await settledRss(server.rss, options.settleMs);
-    const idleFrom = threadCpuSeconds(server.pid);
+    const idleFrom = threadCpuNanoseconds(server.pid);
     const idleStartedAt = performance.now();
     await Bun.sleep(options.idleMs);
-    const idleCpu = threadCpuSeconds(server.pid) - idleFrom;
+    const idleCpu = cpuSecondsBetween(idleFrom, threadCpuNanoseconds(server.pid));
     const idleSeconds = (performance.now() - idleStartedAt) / 1000;
     return {
       kind,
@@ -159,5 +166,14 @@ export function capacityReport(rounds: CapacityRound[]): string {
       "",
     ]);
   }
-  return table(["connections", "server", "server CPU µs per set-up", "connections/s", "RSS bytes per connection", "idle CPU ms/s"], rows);
+  const text = table(["connections", "server", "server CPU µs per set-up", "connections/s", "RSS bytes per connection", "idle CPU ms/s"], rows);
+  if (sizes.length < 2) return text;
+  // The periodic work that grows with the connections (agentwire's tick walks them all): the slope of
+  // idle CPU between the smallest and the largest size, which leaves out what costs the same at any size.
+  const [fewest, most] = [Math.min(...sizes), Math.max(...sizes)];
+  const slope = (kind: ServerKind) => {
+    const idleAt = (size: number) => median(rounds.filter((round) => round.size === size && round.kind === kind).map((round) => round.idleMsPerSecond));
+    return ((idleAt(most) - idleAt(fewest)) * 10_000) / (most - fewest);
+  };
+  return `${text}\n\nIdle CPU per 10,000 more connections (${fewest} to ${most}): agentwire ${formatNumber(slope("agentwire"), 2)} ms/s, raw Bun ${formatNumber(slope("baseline"), 2)} ms/s.`;
 }
