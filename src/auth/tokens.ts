@@ -23,15 +23,17 @@ export interface TokenService {
 }
 
 export interface TokenServiceOptions {
-  /** Verified tokens remembered (default 10,000); the oldest is forgotten first. */
+  /** Verified tokens remembered (default 2,048); the oldest is forgotten first. */
   maxCached?: number;
   /** Milliseconds since epoch; tests move it. */
   now?: () => number;
 }
 
 // A user's tabs and reconnects present the same token again and again: one verified Principal
-// serves them all (memory is per connection), re-checked for expiry on every use.
-const MAX_CACHED_TOKENS = 10_000;
+// serves them all, re-checked for expiry on every use. Kept small: an entry costs about 300 bytes (the
+// token and its share of the map), paid per connection when every connection has a token of its own,
+// and a token of the common shape is verified again in about a microsecond anyway.
+const MAX_CACHED_TOKENS = 2_048;
 
 // The protected headers @elysiajs/jwt and most HS256 issuers write, base64url-encoded:
 // {"alg":"HS256","typ":"JWT"} and {"alg":"HS256"}. A token with any other header is left to jose.
