@@ -59,6 +59,7 @@ export const usage = `usage: bun run bench [-- flags]
                               reading
   --memory-rounds 3           memory: rounds per server               (BENCH_MEMORY_ROUNDS)
   --runs 50,200               runs: agent runs started at once        (BENCH_RUNS)
+                              (1000 is the node-capacity size)
   --token-rate 50             runs: tokens/s the fake model streams   (BENCH_TOKEN_RATE)
                               per run
   --answer-tokens 200         runs: tokens (4 characters) per answer  (BENCH_ANSWER_TOKENS)
@@ -242,7 +243,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       connectBatch,
     },
     runs: {
-      // Past 256, runs also wait for Bun's fetch, which holds 256 requests at once by default (BUN_CONFIG_MAX_HTTP_REQUESTS).
+      // The server is started with BUN_CONFIG_MAX_HTTP_REQUESTS above the run count (bench/runs.ts), else Bun's fetch holds 256.
       runs: list(get("runs", "50,200")).map((text) => positiveInteger("runs", text, 2000)),
       tokensPerSecond: positiveInteger("token-rate", get("token-rate", "50"), 1000),
       answerTokens: positiveInteger("answer-tokens", get("answer-tokens", "200"), 100_000),
