@@ -28,7 +28,7 @@ export interface CapacityRound {
   kind: ServerKind;
   size: number;
   round: number;
-  /** Server CPU (user + system) from the first connection to the last ack, per connection. */
+  /** Server CPU (all threads, from schedstat) from the first connection to the last ack, per connection. */
   cpuUsPerConnection: number;
   connectionsPerSecond: number;
   rssPerConnection: number;
@@ -39,7 +39,7 @@ export interface CapacityRound {
 
 type Loadgen = WorkerProcess<CapacityCommand, CapacityReport>;
 
-/** CPU time of each live thread of `pid`, in nanoseconds, from schedstat: fine enough for a few idle seconds. */
+/** CPU time of each live thread of `pid`, in nanoseconds, from schedstat. */
 function threadCpuNanoseconds(pid: number): Map<string, number> {
   const times = new Map<string, number>();
   for (const task of readdirSync(`/proc/${pid}/task`)) {
@@ -84,9 +84,10 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
     await Promise.all(loadgens.map((loadgen) => loadgen.ready));
     await openSpread(loadgens, server, token, options.warmupConnections, "warm", options.inFlight);
     const rssBefore = await settledRss(server.rss, options.settleMs);
-    const cpuBefore = server.cpuSeconds();
+    // Per thread from schedstat: /proc/<pid>/stat counts in 10 ms ticks, 5 µs per connection at 2,000.
+    const cpuBefore = threadCpuNanoseconds(server.pid);
     const ms = await openSpread(loadgens, server, token, size, "u", options.inFlight);
-    const cpuAfter = server.cpuSeconds();
+    const setUpCpu = cpuSecondsBetween(cpuBefore, threadCpuNanoseconds(server.pid));
     const rssAfter = await settledRss(server.rss, options.settleMs);
     const idleFrom = threadCpuNanoseconds(server.pid);
     const idleStartedAt = performance.now();
@@ -97,7 +98,7 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
       kind,
       size,
       round,
-      cpuUsPerConnection: ((cpuAfter - cpuBefore) * 1e6) / size,
+      cpuUsPerConnection: (setUpCpu * 1e6) / size,
       connectionsPerSecond: (size * 1000) / ms,
       rssPerConnection: (rssAfter - rssBefore) / size,
       rssAfter,
