@@ -51,6 +51,8 @@ export interface GatewayDeps {
   logger: Logger;
   metrics: GatewayMetrics;
   chat?: ChatHandler;
+  /** How long, and for how many channels at most, a listen outlives the channel's last subscriber. */
+  linger?: { ms: number; max: number };
 }
 
 export interface SubscribeRequest {
@@ -91,9 +93,8 @@ const MAX_PUBLISH_BUCKETS = 10_000;
 // A channel whose last local subscriber left keeps its broker listen this long. Clients that drop
 // together (a network blip, a restart behind a load balancer) come back within seconds, and on Redis
 // an UNSUBSCRIBE and a SUBSCRIBE per channel for thousands of channels at once is what made such a
-// reconnect storm time out. Past MAX_LINGERING channels, the one idle longest goes at once.
-const LINGER_MS = 30_000;
-const MAX_LINGERING = 10_000;
+// reconnect storm time out. Past `max` lingering channels, the one idle longest goes at once.
+const LINGER = { ms: 30_000, max: 10_000 };
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -116,6 +117,7 @@ export class Gateway {
   private subscriptionCount = 0;
   // Channels with no local subscriber whose listen is kept for a while, and since when (oldest first).
   private readonly lingering = new Map<string, number>();
+  private readonly linger: { ms: number; max: number };
   private readonly tickTimer: Timer;
   private readonly tickMs: number;
 
@@ -134,6 +136,7 @@ export class Gateway {
     this.logger = deps.logger;
     this.metrics = deps.metrics;
     this.chat = deps.chat;
+    this.linger = deps.linger ?? LINGER;
     this.broker.onPublication((publication) => this.deliver(publication));
     // At most a second apart: token expiry and the authentication deadline are checked here too.
     const shortest = Math.min(this.config.pingIntervalS, this.config.idleTimeoutS, this.config.authTimeoutS) * 1000;
@@ -407,7 +410,7 @@ export class Gateway {
     // A listen not confirmed (failed, or still on its way) has nothing worth keeping.
     if (entry.listening !== "listening") return this.forget(channel, entry);
     this.lingering.set(channel, Date.now());
-    if (this.lingering.size > MAX_LINGERING) this.endLingering(this.lingering.keys().next().value!);
+    if (this.lingering.size > this.linger.max) this.endLingering(this.lingering.keys().next().value!);
   }
 
   /** Stops listening to a channel that lingered with no local subscriber. */
@@ -445,7 +448,7 @@ export class Gateway {
   private tick(now: number): void {
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
     for (const [channel, since] of this.lingering) {
-      if (now - since < LINGER_MS) break;
+      if (now - since < this.linger.ms) break;
       this.endLingering(channel);
     }
     const intervals: KeepAlive = { pingMs: this.config.pingIntervalS * 1000, idleMs: this.config.idleTimeoutS * 1000, tickMs: this.tickMs };

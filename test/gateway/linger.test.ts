@@ -2,8 +2,15 @@
 // together (a reconnect storm) do not make the node unlisten and listen again, channel by channel.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { principalOf } from "../../src/auth/principal.ts";
+import { createTokenService } from "../../src/auth/tokens.ts";
 import type { Broker } from "../../src/broker/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
+import type { Connection } from "../../src/gateway/connection.ts";
+import { Gateway } from "../../src/gateway/gateway.ts";
+import { webSocketWire } from "../../src/gateway/session.ts";
+import { createLogger } from "../../src/observability/log.ts";
+import { Registry, createGatewayMetrics } from "../../src/observability/metrics.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connectAs } from "../helpers/ws-client.ts";
@@ -65,4 +72,63 @@ test("a client that drops and resumes finds the channel still listened to, and g
   expect(counting.listens.get(channel)).toBe(1);
   expect(counting.unlistens.get(channel)).toBeUndefined();
   for (const client of [publisher, second]) client.close();
+});
+
+/** A connection the gateway writes to itself: enough to subscribe and unsubscribe. */
+function directConnection(id: string): Connection {
+  const held = new Set<string>();
+  return {
+    id,
+    principal: principalOf({ sub: "lin" }),
+    closed: false,
+    expiresAt: Number.POSITIVE_INFINITY,
+    wire: webSocketWire,
+    topics: undefined,
+    send: () => {},
+    close: () => {},
+    bufferedAmount: () => 0,
+    keepAlive: () => {},
+    isSubscribed: (channel) => held.has(channel),
+    addChannel: (channel) => void held.add(channel),
+    removeChannel: (channel) => held.delete(channel),
+    channels: () => [...held],
+  };
+}
+
+test("past its bound the channel idle longest is unlistened at once, and every lingering one after its time", async () => {
+  const { broker, unlistens } = countingBroker();
+  const gateway = new Gateway({
+    config: {
+      rateLimitPerS: 1000,
+      rateLimitBurst: 1000,
+      rateLimitCloseAfterS: 10,
+      maxConnectionsPerUser: 10,
+      publishBytesPerS: 1_000_000,
+      publishBurstBytes: 1_000_000,
+      maxSubscriptions: 10,
+      maxQueuedBytes: 1_000_000,
+      // A tick every 25 ms.
+      pingIntervalS: 0.1,
+      idleTimeoutS: 60,
+      authTimeoutS: 10,
+    },
+    broker,
+    tokens: createTokenService("linger-test-secret-0123456789"),
+    threadOwner: async () => undefined,
+    fanout: { publish: () => 0 },
+    logger: createLogger("silent"),
+    metrics: createGatewayMetrics(new Registry()),
+    linger: { ms: 50, max: 2 },
+  });
+  try {
+    const connection = directConnection("c1");
+    gateway.register(connection);
+    for (const channel of ["a", "b", "c"]) await gateway.subscribe(connection, `user:lin:${channel}`, {});
+    for (const channel of ["a", "b", "c"]) gateway.unsubscribe(connection, `user:lin:${channel}`);
+    expect([...unlistens.keys()]).toEqual(["user:lin:a"]);
+    await waitFor(() => unlistens.size === 3, "the lingering channels to be unlistened by the tick");
+    expect([...unlistens.values()]).toEqual([1, 1, 1]);
+  } finally {
+    gateway.shutdown();
+  }
 });
