@@ -16,11 +16,14 @@ import { LocalControlBus, type ControlBus } from "./broker/control-bus.ts";
 import { RedisBroker } from "./broker/redis-broker.ts";
 import { RedisControlBus } from "./broker/redis-control-bus.ts";
 import { MemoryBroker } from "./broker/memory-broker.ts";
+import { MemoryPresence } from "./broker/memory-presence.ts";
+import type { Presence } from "./broker/presence.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
+import { presenceRoutes } from "./http/presence-routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
 import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
@@ -44,6 +47,7 @@ export interface AppParts {
   broker?: Broker;
   model?: ModelClient;
   controlBus?: ControlBus;
+  presence?: Presence;
 }
 
 export interface App {
@@ -55,6 +59,7 @@ export interface App {
   readonly secretGenerated: boolean;
   readonly storage: Storage;
   readonly broker: Broker;
+  readonly presence: Presence;
   readonly gateway: Gateway;
   readonly agent: AgentService;
   readonly model: ModelClient;
@@ -83,7 +88,7 @@ export function createModel(config: Config, logger: Logger): ModelClient {
 }
 
 /** The broker and the control bus: Redis shared by every node, or in memory for a single node. */
-export async function openEngine(config: Config, nodeId: string, logger: Logger): Promise<{ broker: Broker; controlBus: ControlBus }> {
+export async function openEngine(config: Config, nodeId: string, logger: Logger): Promise<{ broker: Broker; controlBus: ControlBus; presence: Presence }> {
   if (config.redisUrl) {
     const broker = await RedisBroker.connect({
       url: config.redisUrl,
@@ -95,7 +100,7 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
       logger,
     });
     const controlBus = await RedisControlBus.connect({ nodeId, prefix: config.redisPrefix, broker, logger });
-    return { broker, controlBus };
+    return { broker, controlBus, presence: new MemoryPresence() };
   }
   const broker = new MemoryBroker({
     historySize: config.historySize,
@@ -104,7 +109,7 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
     historyChannelMaxBytes: config.historyChannelMaxBytes,
     historyMaxChannels: config.historyMaxChannels,
   });
-  return { broker, controlBus: new LocalControlBus(nodeId) };
+  return { broker, controlBus: new LocalControlBus(nodeId), presence: new MemoryPresence() };
 }
 
 /** How long a stop waits for ended streams to flush before it cuts every connection. */
@@ -117,8 +122,8 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   const tokens = createTokenService(secret);
   // Every use of storage goes through the guard: a database out of reach reaches clients as `unavailable`.
   const storage = guardStorage(parts.storage ?? (await openStorage(config)));
-  const { broker, controlBus } = parts.broker
-    ? { broker: parts.broker, controlBus: parts.controlBus ?? new LocalControlBus(nodeId) }
+  const { broker, controlBus, presence } = parts.broker
+    ? { broker: parts.broker, controlBus: parts.controlBus ?? new LocalControlBus(nodeId), presence: parts.presence ?? new MemoryPresence() }
     : await openEngine(config, nodeId, logger);
   // A node alone runs every run there is, so whatever storage holds unfinished was cut off by its
   // previous process; among several nodes a run may still be going on elsewhere: reaped by lease expiry (below).
@@ -138,15 +143,16 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     metrics.publications.inc();
     return broker.publish(channel, payload);
   };
-  const agent = new AgentService({ config, storage, model, tools: defaultToolRegistry(), logger, controlBus, publish });
+  const agent = new AgentService({ config, storage, model, tools: defaultToolRegistry(), logger, controlBus, publish, presence });
   let server: Server<unknown> | undefined;
   const gateway = new Gateway({
     config,
     broker,
     tokens,
-    threadOwner: async (threadId) => {
+    presence,
+    threadAccess: async (threadId, userId) => {
       try {
-        return await storage.threadOwner(threadId);
+        return await storage.threadRole(threadId, userId);
       } catch (error) {
         throw new ProtocolError(ErrorCode.unavailable, "storage is unavailable; retry later", undefined, { cause: error });
       }
@@ -196,6 +202,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
     .use(sseRoutes({ gateway, tokens }))
+    .use(presenceRoutes({ gateway, tokens }))
     .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }))
     .use(agUiRoutes({ config, gateway, tokens, storage, broker, agent }));
 
@@ -220,10 +227,11 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
       await agent.shutdown(config.shutdownGraceS * 1000);
       await controlBus.close();
+      await presence.close();
       await broker.close();
       await storage.close();
       logger.info("stopped");
     })());
 
-  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, agent, model, logger, stop };
+  return { config, port, url, tokens, secretGenerated: generated, storage, broker, presence, gateway, agent, model, logger, stop };
 }

@@ -14,6 +14,7 @@ import type { ModelClient, ModelTool } from "./model/model-client.ts";
 import type { ToolSet } from "./run.ts";
 import { RunControl } from "./run-control.ts";
 import type { Publish } from "./run-driver.ts";
+import type { PresenceWriter } from "./run-presence.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
 
@@ -40,6 +41,8 @@ export interface AgentServiceDeps {
   controlBus: ControlBus;
   /** Publishes the runs' events on their thread channels. */
   publish: Publish;
+  /** The agent's presence on the threads of its runs. */
+  presence?: PresenceWriter;
 }
 
 export interface StartRunRequest {
@@ -115,6 +118,7 @@ export class AgentService {
       model: deps.model,
       tools: deps.tools,
       publish,
+      presence: deps.presence,
       requiresApproval: (name) => approvalRequired.has(name),
       release: (run) => this.runs.release(run),
     };
