@@ -20,9 +20,11 @@ import { MemoryPresence } from "./broker/memory-presence.ts";
 import type { Presence } from "./broker/presence.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
+import { revokeThreadSubscriptions } from "./gateway/revoke.ts";
 import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
+import { memberRoutes } from "./http/member-routes.ts";
 import { presenceRoutes } from "./http/presence-routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
@@ -162,6 +164,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     metrics,
     chat: agent,
   });
+  controlBus.onNotice((notice) => revokeThreadSubscriptions(gateway, notice.threadId, notice.userId));
   if (!controlBus.singleNode) await agent.leases.reap();
 
   const elysia = new Elysia({
@@ -201,6 +204,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }))
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
+    .use(memberRoutes({ config, tokens, storage, controlBus }))
     .use(sseRoutes({ gateway, tokens }))
     .use(presenceRoutes({ gateway, tokens }))
     .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }))

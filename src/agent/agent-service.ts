@@ -17,6 +17,7 @@ import type { Publish } from "./run-driver.ts";
 import type { PresenceWriter } from "./run-presence.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
+import { requireRole } from "../storage/thread-role.ts";
 
 export type AgentConfig = Pick<
   Config,
@@ -156,9 +157,13 @@ export class AgentService {
     const userId = caller.userId;
     const thread = request.threadId === undefined ? undefined : await storage.getThread(request.threadId);
     // Another user's thread answers as one that does not exist, so thread ids cannot be probed
-    // (docs/protocol.md section 6.1).
+    // (docs/protocol.md section 6.1); its owner and editors may run it, a viewer is forbidden (section 14).
     const creating = thread === undefined && request.createThread === true;
-    if (request.threadId !== undefined && !creating && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
+    if (request.threadId !== undefined && !creating) {
+      requireRole(thread && (await storage.threadRole(thread.id, userId)), "editor", request.threadId);
+    }
+    // A run on a shared thread is stored as the owner's, like every message of the thread.
+    const ownerId = thread?.ownerId ?? userId;
     const clientTools = request.clientTools ?? [];
     for (const tool of clientTools) {
       if (this.deps.tools.get(tool.name)) throw new ProtocolError(ErrorCode.invalidMessage, `the tool name ${tool.name} is taken by a server tool`);
@@ -173,19 +178,19 @@ export class AgentService {
     const lastQuestion = earlier.findLastIndex((message) => message.role === "user");
     if (request.regenerate && lastQuestion < 0) throw new ProtocolError(ErrorCode.invalidMessage, "the thread has no user message to answer again");
     const replaced = earlier.slice(lastQuestion + 1);
-    const run = this.runs.reserve(threadId, userId);
+    const run = this.runs.reserve(threadId, ownerId, userId);
     const userMessageId = request.regenerate ? earlier[lastQuestion]!.id : crypto.randomUUID();
     let history: Message[];
     try {
       // The database holds the one-active-run rule and the run limit for every node; a refused send stores nothing.
       await storage.insertRun(
         {
-          thread: thread ? undefined : { id: threadId, ownerId: userId, title: titleFrom(request.content) },
-          userMessage: request.regenerate || continued ? undefined : { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
+          thread: thread ? undefined : { id: threadId, ownerId, title: titleFrom(request.content) },
+          userMessage: request.regenerate || continued ? undefined : { id: userMessageId, threadId, ownerId, role: "user", content: request.content, status: "completed" },
           runMessage: {
             id: run.messageId,
             threadId,
-            ownerId: userId,
+            ownerId,
             role: "assistant",
             content: "",
             status: "streaming",

@@ -45,7 +45,7 @@ export async function executeRun(run: ActiveRun, messages: ModelMessage[], useRe
     presence: deps.presence && new RunPresence(deps.presence, threadChannel(run.threadId), run.messageId, log),
   });
   const steps = runAgent(
-    { threadId: run.threadId, userId: run.ownerId, messages, useReasoning },
+    { threadId: run.threadId, userId: run.startedBy, messages, useReasoning },
     {
       model,
       tools,

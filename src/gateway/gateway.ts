@@ -255,6 +255,17 @@ export class Gateway {
     this.releaseInterest(channel);
   }
 
+  /** This node's connections holding `channel`, those waiting for their ack included. */
+  subscribers(channel: string): Connection[] {
+    const entry = this.channels.get(channel);
+    const connections = new Set<Connection>();
+    if (!entry) return [];
+    compactForEach(entry.live, (connection) => connections.add(connection));
+    compactForEach(entry.direct, (connection) => connections.add(connection));
+    compactForEach(entry.pending, (pending) => connections.add(pending.connection));
+    return [...connections];
+  }
+
   /** Forget a closed connection. */
   release(connection: Connection): void {
     if (!this.connections.delete(connection.id)) return;

@@ -10,6 +10,7 @@ import type { TokenService } from "../../auth/tokens.ts";
 import type { Broker } from "../../broker/broker.ts";
 import type { Config } from "../../config.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
+import { requireRole } from "../../storage/thread-role.ts";
 import { requirePrincipal } from "../../http/auth.ts";
 import { bodyMatching, jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import {
@@ -88,7 +89,8 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
     const last = chat.messages[chat.messages.length - 1]!;
     const message = await storage.getMessage(last.id);
     // Not the caller's, or not this thread's: as unknown, so ids cannot be probed.
-    if (!message || message.ownerId !== principal.sub || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
+    if (!message || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
+    requireRole(await storage.threadRole(chat.id, principal.sub), "editor", chat.id);
     const shown = last.parts.flatMap((part) => (part.toolCallId ? [part.toolCallId] : []));
     const connection = openStream(principal);
     return starting(connection, async () => {
@@ -113,7 +115,7 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const regenerate = chat.trigger === "regenerate-message";
         const content = regenerate ? "" : contentOf(chat);
         const thread = await storage.getThread(chat.id);
-        if (thread && thread.ownerId !== principal.sub) throw new ProtocolError(ErrorCode.notFound, `no thread ${chat.id}`);
+        if (thread) requireRole(await storage.threadRole(thread.id, principal.sub), "editor", chat.id);
         const connection = openStream(principal);
         return starting(connection, async () => {
           // Following the thread before the run starts: the stream has its every event from the first.
@@ -145,7 +147,8 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const snapshot = await storage.threadSnapshot(params.id);
         // No run to resume: also for a thread the caller cannot see, which the AI SDK asks about for
         // every new chat, and which must answer as an idle one so that thread ids cannot be probed.
-        const active = snapshot?.thread.ownerId === principal.sub ? snapshot.messages.find(unfinished) : undefined;
+        const visible = snapshot !== undefined && (await storage.threadRole(params.id, principal.sub)) !== undefined;
+        const active = visible ? snapshot.messages.find(unfinished) : undefined;
         if (!snapshot || !active) return new Response(null, { status: 204 });
         const channel = threadChannel(params.id);
         const state = await broker.state(channel);
