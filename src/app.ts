@@ -18,6 +18,7 @@ import { RedisControlBus } from "./broker/redis-control-bus.ts";
 import { MemoryBroker } from "./broker/memory-broker.ts";
 import { MemoryPresence } from "./broker/memory-presence.ts";
 import type { Presence } from "./broker/presence.ts";
+import { RedisPresence } from "./broker/redis-presence.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
 import { revokeThreadSubscriptions } from "./gateway/revoke.ts";
@@ -102,7 +103,15 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
       logger,
     });
     const controlBus = await RedisControlBus.connect({ nodeId, prefix: config.redisPrefix, broker, logger });
-    return { broker, controlBus, presence: new MemoryPresence() };
+    const presence = await RedisPresence.open({
+      nodeId,
+      prefix: config.redisPrefix,
+      commands: broker.commands,
+      subscriber: broker.subscriber,
+      logger,
+      nodeTtlMs: config.presenceNodeTtlS * 1000,
+    });
+    return { broker, controlBus, presence };
   }
   const broker = new MemoryBroker({
     historySize: config.historySize,

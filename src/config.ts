@@ -32,6 +32,8 @@ const settings = {
   checkpointMs: { env: "CHECKPOINT_MS", schema: Int(10, 60_000), default: 1000 },
   historyBudgetChars: { env: "HISTORY_BUDGET_CHARS", schema: Int(0), default: 32_000 },
   leaseTtlS: { env: "LEASE_TTL_S", schema: Seconds(0.3), default: 15 },
+  // How long a node that stopped heartbeating keeps its present clients on the Redis engine (docs/protocol.md section 14).
+  presenceNodeTtlS: { env: "PRESENCE_NODE_TTL_S", schema: Seconds(0.3), default: 15 },
   modelTimeoutS: { env: "MODEL_TIMEOUT_S", schema: Seconds(0.1), default: 300 },
   modelMaxRetries: { env: "MODEL_MAX_RETRIES", schema: Int(0, 10), default: 3 },
   modelRetryBaseMs: { env: "MODEL_RETRY_BASE_MS", schema: Int(0, 60_000), default: 500 },
