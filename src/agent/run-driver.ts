@@ -162,7 +162,7 @@ export class RunDriver {
     }
     const publication = await this.deps.publish(this.channel, JSON.stringify(payload));
     this.state.apply(step, publication.seq, publication.epoch);
-    this.deps.presence?.follow(step);
+    this.deps.presence?.follow(payload);
     this.checkpointTimer ??= setTimeout(() => {
       this.checkpoint().catch((error) => this.deps.logger.warn("run checkpoint failed", { message_id: this.messageId, error }));
     }, this.deps.checkpointMs);

@@ -3,32 +3,10 @@
 
 import type { Presence } from "../broker/presence.ts";
 import type { Logger } from "../observability/log.ts";
-import { AGENT_USER, type AgentState } from "../protocol/index.ts";
-import type { RunStep } from "./run.ts";
+import { AGENT_USER, agentStateAfter, type AgentState, type RunEventPayload } from "../protocol/index.ts";
 
 /** What a run needs of the presence engine. */
 export type PresenceWriter = Pick<Presence, "join" | "leave" | "update">;
-
-/** The agent's state once `step` is published; undefined once it is no longer present. */
-function stateAfter(step: RunStep, current: AgentState | undefined): AgentState | undefined {
-  switch (step.type) {
-    case "started":
-    case "reasoning":
-      return "thinking";
-    case "responding":
-    case "response":
-      return "responding";
-    case "tool":
-      if (step.status === "processing") return "tool";
-      if (step.status === "awaiting_approval") return "awaiting_approval";
-      // The tool's outcome goes back to the model, which thinks again.
-      return "thinking";
-    case "sources":
-      return current;
-    case "final":
-      return undefined;
-  }
-}
 
 export class RunPresence {
   private state: AgentState | undefined;
@@ -43,10 +21,10 @@ export class RunPresence {
     private readonly logger: Logger,
   ) {}
 
-  /** After `step` was published. */
-  follow(step: RunStep): void {
+  /** After `event` was published. */
+  follow(event: RunEventPayload): void {
     if (this.left) return;
-    const next = stateAfter(step, this.state);
+    const next = agentStateAfter(event, this.state);
     if (next === undefined) return this.leave();
     if (next === this.state) return;
     const joining = this.state === undefined;

@@ -2,15 +2,15 @@
 // frames, single or coalesced into one diff; both directions, for the server, the SDK and the tests.
 
 import { Type, type Static } from "@sinclair/typebox";
+import { AGENT_STATES } from "./agent-state.ts";
 import { literalUnion } from "./literal-union.ts";
+
+export { AGENT_USER, agentStateAfter } from "./agent-state.ts";
 import { ChannelName, RequestId } from "./schemas.ts";
 
 /** The agent's states while it is present on a thread. */
-export const AgentState = literalUnion("thinking", "tool", "responding", "awaiting_approval");
+export const AgentState = literalUnion(...AGENT_STATES);
 export type AgentState = Static<typeof AgentState>;
-
-/** The user id the agent is present as. */
-export const AGENT_USER = "agent";
 
 /** Most clients in one page of a presence query, and how many when the query names no limit. */
 export const MAX_PRESENCE_PAGE = 1000;
@@ -106,3 +106,4 @@ export function presenceDiff(changes: readonly PresenceChange[]): PresenceDiff {
   }
   return diff;
 }
+
