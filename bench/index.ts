@@ -6,6 +6,7 @@ import { clusterReport } from "./cluster-report.ts";
 import { runFanout } from "./fanout.ts";
 import { fanoutReport } from "./fanout-report.ts";
 import { memoryReport, runMemory } from "./memory.ts";
+import { presenceReport, runPresence } from "./presence.ts";
 import { runRecovery } from "./recovery.ts";
 import { recoveryReport } from "./recovery-report.ts";
 import { runRuns } from "./runs.ts";
@@ -24,6 +25,7 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   cluster: async (options) => clusterReport(await runCluster(options.cluster)),
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
   sse: async (options) => sseReport(await runSse(options.sse)),
+  presence: async (options) => presenceReport(await runPresence(options.presence)),
 };
 
 let aborting: Promise<never> | undefined;

@@ -5,15 +5,16 @@ import { parseArgs } from "node:util";
 import type { ClusterOptions } from "./cluster.ts";
 import type { FanoutOptions } from "./fanout.ts";
 import type { MemoryOptions } from "./memory.ts";
+import type { PresenceOptions } from "./presence.ts";
 import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recovery.ts";
 import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 import type { SseOptions } from "./sse.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "presence"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What runs without --scenarios: sse (about 3 minutes more) only when asked for. */
-const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
+const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery", "presence"];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -23,6 +24,7 @@ export interface BenchOptions {
   cluster: ClusterOptions;
   recovery: RecoveryOptions;
   sse: SseOptions;
+  presence: PresenceOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -31,7 +33,7 @@ export interface BenchOptions {
 
 export const usage = `usage: bun run bench [-- flags]
 
-  --scenarios fanout,memory,runs,cluster,recovery                     (BENCH_SCENARIOS)
+  --scenarios fanout,memory,runs,cluster,recovery,presence            (BENCH_SCENARIOS)
                               which scenarios to run, in order
                               (cluster and recovery need Redis and
                               PostgreSQL, see --redis-url; sse runs
@@ -87,6 +89,7 @@ export const usage = `usage: bun run bench [-- flags]
                               each with 2 passes of each transport
   --sse-loadgens 2            sse: load-generator processes holding   (BENCH_SSE_LOADGENS)
                               the readers
+  --presence-clients 100000   presence: present clients, in process   (BENCH_PRESENCE_CLIENTS)
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -132,6 +135,7 @@ const flags = {
   "sse-readers": { type: "string" },
   "sse-rounds": { type: "string" },
   "sse-loadgens": { type: "string" },
+  "presence-clients": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -201,6 +205,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     agentwireRoot: resolve(get("agentwire-root", ROOT)),
     timeoutMs: positiveInteger("timeout-s", get("timeout-s", "420")) * 1000,
     fanout,
+    presence: { clients: positiveInteger("presence-clients", get("presence-clients", "100000"), 2_000_000), rounds: 3 },
     memory: {
       connections: positiveInteger("connections", get("connections", "3000"), 15_000),
       rounds: positiveInteger("memory-rounds", get("memory-rounds", "3")),

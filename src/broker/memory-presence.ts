@@ -1,52 +1,74 @@
-// The single-process presence engine: a map per channel, changes announced synchronously.
+// The single-process presence engine: the clients of each channel in memory, changes announced synchronously.
 
 import type { AgentState, PresentClient } from "../protocol/index.ts";
 import type { Presence, PresenceEvent, PresenceListener, PresencePage } from "./presence.ts";
 
-/**
- * One present client, without its id (the map's key): the user and the join time, plus the agent's state.
- * Two or three fields rather than a PresentClient with its id repeated; memory is per present client.
- */
+/** One present client. Its strings are the connection's own (id, user), so an entry costs its fields only. */
 interface Entry {
+  client: string;
   user: string;
   since: number;
   state: AgentState | undefined;
 }
 
+/**
+ * A channel's clients: the entry itself while there is one, a Map from client id past that. Most channels
+ * have one subscriber (a user's own channel), and a Map costs ~250 bytes more; memory is per present client
+ * (bench/presence.ts measures it).
+ */
+type Clients = Entry | Map<string, Entry>;
+
 const DONE: Promise<void> = Promise.resolve();
 
+function find(clients: Clients | undefined, client: string): Entry | undefined {
+  if (clients === undefined) return undefined;
+  if (clients instanceof Map) return clients.get(client);
+  return clients.client === client ? clients : undefined;
+}
+
+function entries(clients: Clients | undefined): Iterable<Entry> {
+  if (clients === undefined) return [];
+  return clients instanceof Map ? clients.values() : [clients];
+}
+
 export class MemoryPresence implements Presence {
-  private readonly channels = new Map<string, Map<string, Entry>>();
+  private readonly channels = new Map<string, Clients>();
   private listener: PresenceListener = () => {};
 
   /** Present clients on every channel, for the benchmark. */
   get size(): number {
     let size = 0;
-    for (const clients of this.channels.values()) size += clients.size;
+    for (const clients of this.channels.values()) size += clients instanceof Map ? clients.size : 1;
     return size;
   }
 
   join(channel: string, { user, client, since, state }: PresentClient): Promise<void> {
-    let clients = this.channels.get(channel);
-    if (!clients) this.channels.set(channel, (clients = new Map()));
-    if (clients.has(client)) return DONE;
-    clients.set(client, { user, since, state });
+    const clients = this.channels.get(channel);
+    if (find(clients, client)) return DONE;
+    const entry: Entry = { client, user, since, state };
+    if (clients === undefined) this.channels.set(channel, entry);
+    else if (clients instanceof Map) clients.set(client, entry);
+    else this.channels.set(channel, new Map([[clients.client, clients], [client, entry]]));
     this.emit({ channel, change: state === undefined ? { action: "join", user, client } : { action: "join", user, client, state } });
     return DONE;
   }
 
   leave(channel: string, client: string): Promise<void> {
     const clients = this.channels.get(channel);
-    const entry = clients?.get(client);
+    const entry = find(clients, client);
     if (!entry) return DONE;
-    clients!.delete(client);
-    if (clients!.size === 0) this.channels.delete(channel);
+    if (clients instanceof Map) {
+      clients.delete(client);
+      if (clients.size === 1) this.channels.set(channel, clients.values().next().value!);
+    } else {
+      this.channels.delete(channel);
+    }
     this.emit({ channel, change: { action: "leave", user: entry.user, client } });
     return DONE;
   }
 
   update(channel: string, client: string, state: AgentState): Promise<void> {
-    const entry = this.channels.get(channel)?.get(client);
+    const entry = find(this.channels.get(channel), client);
     if (!entry || entry.state === state) return DONE;
     entry.state = state;
     this.emit({ channel, change: { action: "update", user: entry.user, client, state } });
@@ -54,15 +76,11 @@ export class MemoryPresence implements Presence {
   }
 
   async list(channel: string, limit: number, cursor: string | undefined): Promise<PresencePage> {
-    const clients = this.channels.get(channel);
-    if (!clients) return { clients: [] };
     // Sorted per page rather than kept sorted per join: joins are frequent, queries rare.
-    const ids = [...clients.keys()].filter((id) => cursor === undefined || id > cursor).sort();
-    const page = ids.slice(0, limit).map((client): PresentClient => {
-      const { user, since, state } = clients.get(client)!;
-      return state === undefined ? { user, client, since } : { user, client, since, state };
-    });
-    return ids.length > limit ? { clients: page, nextCursor: page.at(-1)!.client } : { clients: page };
+    const sorted = [...entries(this.channels.get(channel))].filter((entry) => cursor === undefined || entry.client > cursor);
+    sorted.sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : 0));
+    const page = sorted.slice(0, limit).map(({ user, client, since, state }): PresentClient => (state === undefined ? { user, client, since } : { user, client, since, state }));
+    return sorted.length > limit ? { clients: page, nextCursor: page.at(-1)!.client } : { clients: page };
   }
 
   watch(): Promise<void> {
