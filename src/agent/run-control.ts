@@ -7,7 +7,7 @@ import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from
 import type { Message, Storage } from "../storage/storage.ts";
 import type { ApprovalDecision } from "./run.ts";
 import type { RunRegistry } from "./run-registry.ts";
-import { mayEdit } from "../storage/thread-role.ts";
+import { mayEdit, requireRole } from "../storage/thread-role.ts";
 
 // How long a request to the node running a run may take before it counts as unreachable.
 const CONTROL_TIMEOUT_MS = 5000;
@@ -45,15 +45,18 @@ export class RunControl {
 
   /**
    * Stops the run active on the user's thread, only that of `messageId` when given, and returns its
-   * message id. `not_found` alike when there is none and when the thread is not the user's, so thread ids
-   * cannot be probed.
+   * message id. `not_found` alike when there is none and when the user has no role on the thread, so
+   * thread ids cannot be probed; `forbidden` for a viewer.
    */
   async stopThreadRun(userId: string, threadId: string, messageId?: string): Promise<string> {
     const local = this.deps.runs.onThread(threadId);
+    const role = await this.deps.storage.threadRole(threadId, userId);
     const active = local ? { id: local.messageId, ownerId: local.ownerId } : await this.activeMessage(threadId);
-    if (!active || !mayEdit(await this.deps.storage.threadRole(threadId, userId)) || (messageId !== undefined && active.id !== messageId)) {
+    if (!active || role === undefined || (messageId !== undefined && active.id !== messageId)) {
       throw new ProtocolError(ErrorCode.notFound, `no active run on thread ${threadId}`);
     }
+    // A viewer sees the run, so it is told it may not stop it (docs/protocol.md section 14.6).
+    requireRole(role, "editor", threadId);
     await this.stop(userId, active.id);
     return active.id;
   }

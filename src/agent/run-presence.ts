@@ -48,7 +48,7 @@ export class RunPresence {
     return this.chain;
   }
 
-  private enqueue(write: () => Promise<void>): void {
+  private enqueue(write: () => Promise<void> | void): void {
     this.chain = this.chain.then(write).catch((error) => this.logger.warn("agent presence write failed", { message_id: this.messageId, error }));
   }
 }

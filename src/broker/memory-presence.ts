@@ -1,7 +1,7 @@
 // The single-process presence engine: the clients of each channel in memory, changes announced synchronously.
 
 import type { AgentState, PresentClient } from "../protocol/index.ts";
-import type { Presence, PresenceEvent, PresenceListener, PresencePage } from "./presence.ts";
+import type { Presence, PresenceListener, PresencePage } from "./presence.ts";
 
 /** One present client. Its strings are the connection's own (id, user), so an entry costs its fields only. */
 interface Entry {
@@ -33,6 +33,8 @@ function entries(clients: Clients | undefined): Iterable<Entry> {
 
 export class MemoryPresence implements Presence {
   private readonly channels = new Map<string, Clients>();
+  // Changes of other channels are not even made into events: nobody on this node would read them.
+  private readonly watched = new Set<string>();
   private listener: PresenceListener = () => {};
 
   /** Present clients on every channel, for the benchmark. */
@@ -42,36 +44,34 @@ export class MemoryPresence implements Presence {
     return size;
   }
 
-  join(channel: string, { user, client, since, state }: PresentClient): Promise<void> {
+  join(channel: string, { user, client, since, state }: PresentClient): void {
     const clients = this.channels.get(channel);
-    if (find(clients, client)) return DONE;
+    if (find(clients, client)) return;
     const entry: Entry = { client, user, since, state };
     if (clients === undefined) this.channels.set(channel, entry);
     else if (clients instanceof Map) clients.set(client, entry);
     else this.channels.set(channel, new Map([[clients.client, clients], [client, entry]]));
-    this.emit({ channel, change: state === undefined ? { action: "join", user, client } : { action: "join", user, client, state } });
-    return DONE;
+    if (this.watched.has(channel)) this.listener({ channel, change: state === undefined ? { action: "join", user, client } : { action: "join", user, client, state } });
   }
 
-  leave(channel: string, client: string): Promise<void> {
+  leave(channel: string, client: string): void {
     const clients = this.channels.get(channel);
     const entry = find(clients, client);
-    if (!entry) return DONE;
+    if (!entry) return;
     if (clients instanceof Map) {
       clients.delete(client);
       if (clients.size === 1) this.channels.set(channel, clients.values().next().value!);
     } else {
       this.channels.delete(channel);
     }
-    this.emit({ channel, change: { action: "leave", user: entry.user, client } });
-    return DONE;
+    if (this.watched.has(channel)) this.listener({ channel, change: { action: "leave", user: entry.user, client } });
   }
 
   update(channel: string, client: string, state: AgentState): Promise<void> {
     const entry = find(this.channels.get(channel), client);
     if (!entry || entry.state === state) return DONE;
     entry.state = state;
-    this.emit({ channel, change: { action: "update", user: entry.user, client, state } });
+    if (this.watched.has(channel)) this.listener({ channel, change: { action: "update", user: entry.user, client, state } });
     return DONE;
   }
 
@@ -83,11 +83,13 @@ export class MemoryPresence implements Presence {
     return sorted.length > limit ? { clients: page, nextCursor: page.at(-1)!.client } : { clients: page };
   }
 
-  watch(): Promise<void> {
+  watch(channel: string): Promise<void> {
+    this.watched.add(channel);
     return DONE;
   }
 
-  unwatch(): Promise<void> {
+  unwatch(channel: string): Promise<void> {
+    this.watched.delete(channel);
     return DONE;
   }
 
@@ -97,9 +99,6 @@ export class MemoryPresence implements Presence {
 
   async close(): Promise<void> {
     this.channels.clear();
-  }
-
-  private emit(event: PresenceEvent): void {
-    this.listener(event);
+    this.watched.clear();
   }
 }

@@ -57,9 +57,8 @@ export class PresenceHub {
     const watched = this.channels.get(channel);
     if (watching && watched) watched.watchers.set(connection, watched.pending.length);
     else if (watched?.watchers.delete(connection)) this.dropIfUnwatched(channel, watched);
-    this.engine
-      .join(channel, { user: principal.sub, client: connection.id, since: Date.now() / 1000 })
-      .catch((error) => this.logger.warn("presence join failed", { channel, connection_id: connection.id, error }));
+    const joining = this.engine.join(channel, { user: principal.sub, client: connection.id, since: Date.now() / 1000 });
+    joining?.catch((error) => this.logger.warn("presence join failed", { channel, connection_id: connection.id, error }));
   }
 
   /** A subscription ended (or failed before going live). */
@@ -70,7 +69,8 @@ export class PresenceHub {
       this.dropIfUnwatched(channel, watched);
     }
     if (!connection.principal) return;
-    this.engine.leave(channel, connection.id).catch((error) => this.logger.warn("presence leave failed", { channel, connection_id: connection.id, error }));
+    const leaving = this.engine.leave(channel, connection.id);
+    leaving?.catch((error) => this.logger.warn("presence leave failed", { channel, connection_id: connection.id, error }));
   }
 
   /** The presence query, allowed to whoever may subscribe to the channel; `forbidden` otherwise. */

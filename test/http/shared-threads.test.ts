@@ -111,7 +111,8 @@ describe("roles", () => {
     expect(slow.status).toBe(202);
     await vi.next((frame) => frame.payload?.message_id === slow.body!.message_id && frame.payload.type === "response");
     expect((await vi.request("chat", { action: "stop", message_id: slow.body!.message_id })).payload.code).toBe("forbidden");
-    expect((await api("POST", `/threads/${threadId}/stop`, "vi")).status).toBe(404);
+    expect((await api("POST", `/threads/${threadId}/stop`, "vi")).status).toBe(403);
+    expect((await api("POST", `/threads/${threadId}/stop`, "max")).status).toBe(404);
     expect((await ed.request("chat", { action: "stop", message_id: slow.body!.message_id })).payload).toMatchObject({ status: "stopping" });
     expect((await collectRun(vi, slow.body!.message_id)).at(-1)!.payload.status).toBe("cancelled");
   });
