@@ -76,6 +76,7 @@ describe("roles", () => {
     const max = await socket("max");
     expect((await vi.subscribe(`thread:${threadId}`, { presence: true })).payload).toMatchObject({ status: "subscribed" });
     const viewerStream = await sse("vi");
+    const editorStream = await sse("ed");
     expect((await max.subscribe(`thread:${threadId}`)).payload.code).toBe("forbidden");
     await expect(sse("max")).rejects.toThrow(/404/);
     expect((await api("GET", `/channels/thread:${threadId}/presence`, "vi")).status).toBe(200);
@@ -94,6 +95,8 @@ describe("roles", () => {
     const streamed = await viewerStream.next((item) => item.kind === "event" && item.data !== undefined && dataOf(item).final_message === true);
     expect(dataOf(streamed).message).toBe("42.");
     viewerStream.abort();
+    await editorStream.next((item) => item.kind === "event" && item.data !== undefined && dataOf(item).final_message === true);
+    editorStream.abort();
 
     // The run is stored in the thread like the owner's, and every member reads it.
     const read = await api("GET", `/threads/${threadId}/messages`, "vi");
@@ -106,6 +109,14 @@ describe("roles", () => {
     expect((await max.request("chat", { action: "send", thread_id: threadId, content: "hi" })).payload.code).toBe("not_found");
     expect((await api("POST", `/threads/${threadId}/messages`, "vi", { content: "hi" })).status).toBe(403);
     expect((await api("POST", `/threads/${threadId}/messages`, "max", { content: "hi" })).status).toBe(404);
+    // The AI SDK and AG-UI transports check the same roles before any stream opens.
+    const chat = { id: threadId, trigger: "submit-message", messages: [{ id: "u1", role: "user", parts: [{ type: "text", text: "hi" }] }] };
+    expect((await api("POST", "/ai-sdk/chat", "vi", chat)).status).toBe(403);
+    expect((await api("POST", "/ai-sdk/chat", "max", chat)).status).toBe(404);
+    const input = { threadId, runId: "r1", messages: [{ id: "u1", role: "user", content: "hi" }], tools: [], context: [], state: {}, forwardedProps: {} };
+    expect((await api("POST", "/ag-ui", "vi", input)).status).toBe(403);
+    expect((await api("POST", "/ag-ui", "max", input)).status).toBe(404);
+    expect((await fetch(`${harness.server.httpUrl}/ai-sdk/chat/${threadId}/stream`, { headers: { authorization: `Bearer ${await token("max")}` } })).status).toBe(204);
     harness.fake.enqueue(textResponse("word ".repeat(200), { chunkSize: 5, delayMs: 10 }));
     const slow = await api("POST", `/threads/${threadId}/messages`, "ed", { content: "talk" });
     expect(slow.status).toBe(202);

@@ -68,6 +68,25 @@ describe.skipIf(skip)("presence on two nodes", () => {
     await waitFor(() => !threadView.take().present.has(ack.message_id), "node B to see the agent leave");
   });
 
+  test("removing a member on node A ends its subscription on node B before the answer", async () => {
+    const [nodeA, nodeB] = cluster.nodes;
+    const ownerToken = await nodeA!.token({ sub: "oscar" });
+    const created = await fetch(`${nodeA!.httpUrl}/threads`, { method: "POST", headers: { authorization: `Bearer ${ownerToken}` } });
+    const thread = (await created.json()) as { id: string };
+    const share = (method: string, body?: unknown) =>
+      fetch(`${nodeA!.httpUrl}/threads/${thread.id}/members/mia`, {
+        method,
+        headers: { authorization: `Bearer ${ownerToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await share("PUT", { role: "viewer" })).status).toBe(200);
+    const member = await connect(nodeB!.wsUrl, "mia");
+    expect((await member.client.subscribe(`thread:${thread.id}`)).payload.status).toBe("subscribed");
+    expect((await share("DELETE")).status).toBe(204);
+    const ended = await member.client.next((frame) => frame.channel === "subscription" && frame.payload.status === "unsubscribed");
+    expect(ended.payload).toEqual({ status: "unsubscribed", channel: `thread:${thread.id}`, reason: "forbidden" });
+  });
+
   test("killing a node makes its clients leave on the others; a restarted node brings none back", async () => {
     const nodeB = cluster.nodes[1]!;
     const watcher = await connect(nodeB.wsUrl, "wes");
