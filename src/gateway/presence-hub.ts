@@ -122,8 +122,15 @@ export class PresenceHub {
 
   /** The changes held over the interval, one frame per watcher: the change itself when alone, else their diff. */
   private flush(channel: string, watched: Watched): void {
+    const now = performance.now();
+    // A timer may fire a fraction of a millisecond early: the interval is kept to the letter.
+    const early = watched.lastFlushAt + this.intervalMs - now;
+    if (early > 0) {
+      watched.timer = setTimeout(() => this.flush(channel, watched), early);
+      return;
+    }
     watched.timer = undefined;
-    watched.lastFlushAt = performance.now();
+    watched.lastFlushAt = now;
     const changes = watched.pending;
     watched.pending = [];
     const subjects = new Set(changes.map((change) => change.client));
