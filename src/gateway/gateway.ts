@@ -1,5 +1,5 @@
 // The node's connection hub: connections of every transport, local channel membership, recovery-safe
-// subscribe and fan-out (docs/protocol.md sections 4 and 10).
+// subscribe and fan-out (docs/protocol.md sections 4 and 10); presence through its hub (section 14).
 
 import type { ThreadAccessLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
@@ -258,8 +258,8 @@ export class Gateway {
   /** This node's connections holding `channel`, those waiting for their ack included. */
   subscribers(channel: string): Connection[] {
     const entry = this.channels.get(channel);
-    const connections = new Set<Connection>();
     if (!entry) return [];
+    const connections = new Set<Connection>();
     compactForEach(entry.live, (connection) => connections.add(connection));
     compactForEach(entry.direct, (connection) => connections.add(connection));
     compactForEach(entry.pending, (pending) => connections.add(pending.connection));
