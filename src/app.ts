@@ -24,7 +24,7 @@ import { systemRoutes } from "./http/routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
 import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
-import { aiSdkRoutes } from "./transport/ai-sdk/ai-sdk-routes.ts";
+import { aiSdkRoutes, UiStreams } from "./transport/ai-sdk/ai-sdk-routes.ts";
 import { aiSdkWsUpgrade } from "./transport/ai-sdk/ai-sdk-ws.ts";
 import { sseRoutes } from "./transport/sse/sse-routes.ts";
 import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
@@ -157,13 +157,14 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     chat: agent,
   });
   if (!controlBus.singleNode) await agent.leases.reap();
+  const uiStreams = new UiStreams(gateway);
 
   const elysia = new Elysia({
     serve: {
       // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary)
       // and served with its security headers (web/page-routes.ts). Production mode: no dev error pages.
       development: false,
-      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens), "/ai-sdk/ws": aiSdkWsUpgrade({ tokens, agent, handle: (request: Request): Promise<Response> => elysia.handle(request) }) },
+      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens), "/ai-sdk/ws": aiSdkWsUpgrade({ tokens, agent, broker, storage, streams: uiStreams, handle: (request: Request): Promise<Response> => elysia.handle(request) }) },
       // Our own cap (http/body-limit.ts) answers a Content-Length over MAX_BODY_BYTES with a JSON 413
       // without reading the body; Bun's, far higher, is the backstop for anything that would read one
       // (a body above it gets Bun's bare 413 and a closed connection).
@@ -196,7 +197,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
     .use(sseRoutes({ gateway, tokens }))
-    .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }))
+    .use(aiSdkRoutes({ config, gateway, streams: uiStreams, tokens, storage, broker, agent }))
     .use(agUiRoutes({ config, gateway, tokens, storage, broker, agent }));
 
   // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
