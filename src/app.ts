@@ -7,7 +7,7 @@ import { AgentService } from "./agent/agent-service.ts";
 import { createDemoModel } from "./agent/model/demo-model.ts";
 import type { ModelClient } from "./agent/model/model-client.ts";
 import { createOpenAIModel } from "./agent/model/openai-model.ts";
-import { defaultToolRegistry } from "./agent/tools/registry.ts";
+import { configuredToolRegistry, type ToolRegistry } from "./agent/tools/registry.ts";
 import type { Server } from "bun";
 import { loadSecret } from "./auth/secret.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
@@ -23,6 +23,7 @@ import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
+import { toolRoutes } from "./http/tool-routes.ts";
 import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
 import { aiSdkRoutes, UiStreams } from "./transport/ai-sdk/ai-sdk-routes.ts";
 import { aiSdkWsUpgrade } from "./transport/ai-sdk/ai-sdk-ws.ts";
@@ -58,6 +59,7 @@ export interface App {
   readonly gateway: Gateway;
   readonly agent: AgentService;
   readonly model: ModelClient;
+  readonly tools: ToolRegistry;
   readonly logger: Logger;
   /** Graceful stop: `shutdown` frame and close 1001 to every client, then broker and database closed. */
   stop(): Promise<void>;
@@ -109,6 +111,8 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
 
 /** How long a stop waits for ended streams to flush before it cuts every connection. */
 const STREAM_FLUSH_MS = 1000;
+/** How long start-up waits for the MCP servers' first start, so the first runs see their tools; slower ones join later. */
+const TOOL_SOURCES_START_MS = 10_000;
 
 export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
   const logger = parts.logger ?? createLogger(config.logLevel);
@@ -138,7 +142,21 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     metrics.publications.inc();
     return broker.publish(channel, payload);
   };
-  const agent = new AgentService({ config, storage, model, tools: defaultToolRegistry(), logger, controlBus, publish });
+  const tools = configuredToolRegistry(config, logger);
+  await Promise.race([tools.start(), Bun.sleep(TOOL_SOURCES_START_MS)]);
+  registry.gauge("agentwire_tool_source_up", "1 while a tool source (the built-in tools, an MCP server) is ready, by source, kind and state", () =>
+    tools.sources.map((source) => {
+      const { state } = source.health();
+      return { labels: { source: source.name, kind: source.kind, state }, value: state === "ready" ? 1 : 0 };
+    }),
+  );
+  registry.gauge("agentwire_tool_source_restarts", "Restarts of a tool source after it went down", () =>
+    tools.sources.map((source) => ({ labels: { source: source.name }, value: source.health().restarts })),
+  );
+  registry.gauge("agentwire_tool_source_tools", "Tools a source offers to the model", () =>
+    tools.sources.map((source) => ({ labels: { source: source.name }, value: source.tools().length })),
+  );
+  const agent = new AgentService({ config, storage, model, tools, logger, controlBus, publish });
   let server: Server<unknown> | undefined;
   const gateway = new Gateway({
     config,
@@ -196,6 +214,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }))
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
+    .use(toolRoutes({ tokens, tools, approvals: agent.approvals }))
     .use(sseRoutes({ gateway, tokens }))
     .use(aiSdkRoutes({ config, gateway, streams: uiStreams, tokens, storage, broker, agent }))
     .use(agUiRoutes({ config, gateway, tokens, storage, broker, agent }));
@@ -220,11 +239,12 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       await elysia.stop(true);
       // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
       await agent.shutdown(config.shutdownGraceS * 1000);
+      await tools.close();
       await controlBus.close();
       await broker.close();
       await storage.close();
       logger.info("stopped");
     })());
 
-  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, agent, model, logger, stop };
+  return { config, port, url, tokens, secretGenerated: generated, storage, broker, gateway, agent, model, tools, logger, stop };
 }

@@ -16,11 +16,14 @@ import { RunControl } from "./run-control.ts";
 import type { Publish } from "./run-driver.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
+import { ApprovalPolicy } from "./tools/approval-policy.ts";
 
 export type AgentConfig = Pick<
   Config,
   | "systemPrompt"
   | "toolsRequireApproval"
+  | "toolsAutoApprove"
+  | "toolMaxChars"
   | "approvalTimeoutS"
   | "maxToolRounds"
   | "runTimeoutS"
@@ -92,6 +95,7 @@ interface WaitingCall {
 export class AgentService {
   readonly control: RunControl;
   readonly leases: RunLeases;
+  readonly approvals: ApprovalPolicy;
   private readonly runs: RunRegistry;
   private readonly execution: ExecuteRunDeps;
 
@@ -107,7 +111,7 @@ export class AgentService {
       hasRuns: () => this.runs.size > 0,
       publish,
     });
-    const approvalRequired = new Set(config.toolsRequireApproval);
+    this.approvals = new ApprovalPolicy(config.toolsRequireApproval, config.toolsAutoApprove);
     this.execution = {
       config,
       storage,
@@ -115,7 +119,7 @@ export class AgentService {
       model: deps.model,
       tools: deps.tools,
       publish,
-      requiresApproval: (name) => approvalRequired.has(name),
+      requiresApproval: (name) => this.approvals.requiresApproval(name, deps.tools.get(name)),
       release: (run) => this.runs.release(run),
     };
   }
