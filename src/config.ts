@@ -31,7 +31,7 @@ const settings = {
   toolMaxChars: { env: "TOOL_MAX_CHARS", schema: Int(1000, 10_000_000), default: 100_000 },
   mcpConfig: { env: "MCP_CONFIG", schema: Type.Optional(Type.String({ minLength: 1 })), default: undefined },
   mcpToolTimeoutS: { env: "MCP_TOOL_TIMEOUT_S", schema: Seconds(0.01), default: 60 },
-  // The largest message read from an MCP server; a longer tool result is cut at the transport, before it is held whole.
+  // The largest message held from an MCP server (stdio or HTTP); a longer tool result is cut as it is read, never held whole.
   mcpMaxMessageBytes: { env: "MCP_MAX_MESSAGE_BYTES", schema: Int(64 * 1024, 256 * 1024 * 1024), default: 4 * 1024 * 1024 },
   mcpRestartBaseMs: { env: "MCP_RESTART_BASE_MS", schema: Int(1, 60_000), default: 500 },
   approvalTimeoutS: { env: "APPROVAL_TIMEOUT_S", schema: Seconds(0.01), default: 600 },

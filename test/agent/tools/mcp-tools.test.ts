@@ -234,6 +234,16 @@ describe("faults: the run ends with one final event and the server keeps serving
     expect(sourceHealth("faults").state).toBe("ready");
   });
 
+  test("over Streamable HTTP too, a result over MCP_MAX_MESSAGE_BYTES keeps its beginning and the server stays connected", async () => {
+    const events = await runCalling([{ name: "notes__export_notes", arguments: { bytes: 5 * 1024 * 1024 } }]);
+    const result: string = toolEvents(events, "done")[0]!.payload.tool.result;
+    expect(result.slice(0, 120)).toMatch(/^\[agentwire: the tool's result was 524\d{4} bytes; only its beginning follows\]\nnotes export:zzz/);
+    expect(result.length).toBeLessThan(TOOL_MAX_CHARS + 200);
+    expect(harness.server.logs.some((line) => line.msg === "MCP server sent a message over MCP_MAX_MESSAGE_BYTES" && line.mcp_server === "notes")).toBe(true);
+    const next = await runCalling([{ name: "notes__add_note", arguments: { text: "after the long export" } }]);
+    expect(toolEvents(next, "done")[0]!.payload.tool.result).toMatch(/^stored n\d+$/);
+  });
+
   test("a server's stderr goes to the log at debug level, never to clients", async () => {
     const stderr = harness.server.logs.filter((line) => line.msg === "MCP server stderr" && line.mcp_server === "faults");
     expect(stderr.map((line) => line.line)).toContain("fault-server: started");

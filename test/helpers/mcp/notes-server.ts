@@ -50,6 +50,10 @@ export async function startNotesServer(): Promise<NotesServer> {
         },
       ),
     (server) =>
+      server.registerTool("export_notes", { description: "Exports the notes, padded to `bytes`", inputSchema: { bytes: z.number().int() } }, async ({ bytes }) =>
+        text("notes export:" + "z".repeat(bytes)),
+      ),
+    (server) =>
       server.registerTool("wipe_notes", { description: "Deletes every note", annotations: { destructiveHint: true } }, async () => {
         count("wipe_notes");
         notes.clear();

@@ -1,7 +1,7 @@
 // What the model is told of an MCP tool result: its text content, with a word for what is not text.
 
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { CUT_META } from "./bounded-read-buffer.ts";
+import { CUT_META } from "./bounded-lines.ts";
 
 /** The result's content as one text; `cut` when the transport kept only its opening (bounded-read-buffer.ts). */
 export function resultText(result: CallToolResult): { text: string; cutFromBytes?: number } {

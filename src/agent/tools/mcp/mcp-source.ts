@@ -10,6 +10,7 @@ import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ErrorCode, McpError, ToolListChangedNotificationSchema, type CallToolResult, type Tool as McpTool } from "@modelcontextprotocol/sdk/types.js";
 import type { Logger } from "../../../observability/log.ts";
 import { ToolError, type Tool, type ToolOutput, type ToolSource, type ToolSourceHealth, type ToolSourceState } from "../tool.ts";
+import { boundedFetch } from "./bounded-fetch.ts";
 import { BoundedReadBuffer } from "./bounded-read-buffer.ts";
 import { TOOL_NAME_SEPARATOR, type McpServerConfig } from "./mcp-config.ts";
 import { resultText } from "./mcp-result.ts";
@@ -19,7 +20,7 @@ export interface McpSourceOptions {
   server: McpServerConfig;
   logger: Logger;
   callTimeoutMs: number;
-  /** The largest message read from a stdio server (bounded-read-buffer.ts). */
+  /** The largest message held from a server (bounded-lines.ts). */
   maxMessageBytes: number;
   /** The first restart's delay; each failure in a row doubles it, up to `restartMaxMs`. */
   restartBaseMs: number;
@@ -116,17 +117,17 @@ export class McpSource implements ToolSource {
 
   private transport(): Transport {
     const server = this.options.server;
+    const oversized = (bytes: number, answered: boolean) =>
+      this.log.warn("MCP server sent a message over MCP_MAX_MESSAGE_BYTES", { bytes, max: this.options.maxMessageBytes, answered });
     if (server.transport === "http") {
-      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers } });
+      return new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: server.headers }, fetch: boundedFetch(this.options.maxMessageBytes, oversized) });
     }
     // Only the SDK's safe defaults (PATH, HOME, ...) and the configured env reach the server, never our secrets.
     const transport = new StdioClientTransport({ command: server.command, args: server.args, env: server.env, cwd: server.cwd, stderr: "pipe" });
     // The SDK's buffer holds a whole line and closes the connection past its limit; ours holds at most
     // maxMessageBytes of it and cuts a long result instead. The SDK version is pinned for this field.
     if (!("_readBuffer" in transport)) throw new Error("the MCP SDK's stdio transport changed: no _readBuffer to bound");
-    (transport as unknown as { _readBuffer: BoundedReadBuffer })._readBuffer = new BoundedReadBuffer(this.options.maxMessageBytes, (bytes, answered) =>
-      this.log.warn("MCP server sent a message over MCP_MAX_MESSAGE_BYTES", { bytes, max: this.options.maxMessageBytes, answered }),
-    );
+    (transport as unknown as { _readBuffer: BoundedReadBuffer })._readBuffer = new BoundedReadBuffer(this.options.maxMessageBytes, oversized);
     if (transport.stderr) forwardStderr(transport.stderr, (line) => this.log.debug("MCP server stderr", { line }));
     return transport;
   }

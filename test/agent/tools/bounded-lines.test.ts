@@ -1,7 +1,10 @@
-// The stdio line reader that holds at most MCP_MAX_MESSAGE_BYTES of a line from an MCP server.
+// Reading an MCP server's messages holding at most MCP_MAX_MESSAGE_BYTES of one: the stdio line reader
+// and the Streamable HTTP fetch.
 
 import { expect, test } from "bun:test";
-import { BoundedReadBuffer, CUT_META } from "../../../src/agent/tools/mcp/bounded-read-buffer.ts";
+import { CUT_META } from "../../../src/agent/tools/mcp/bounded-lines.ts";
+import { boundedFetch } from "../../../src/agent/tools/mcp/bounded-fetch.ts";
+import { BoundedReadBuffer } from "../../../src/agent/tools/mcp/bounded-read-buffer.ts";
 
 function read(buffer: BoundedReadBuffer): unknown[] {
   const messages: unknown[] = [];
@@ -48,4 +51,21 @@ test("an over-long answer of another shape is an error for its request; one with
   const messages = read(buffer) as { id: number; error?: { message: string } }[];
   expect(messages.map((message) => message.id)).toEqual([3, 4]);
   expect(messages[0]!.error?.message).toContain(`${Buffer.byteLength(listing)} bytes`);
+});
+
+test("over HTTP, a long JSON body is cut like a long line, or answers the posted request with an error", async () => {
+  const answers: string[] = [];
+  const fetchAnswering = (body: string) => boundedFetch(128, () => {}, async () => new Response(body, { headers: { "content-type": "application/json" } }));
+  const request = { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "tools/call" }) };
+  const long = JSON.stringify({ result: { content: [{ type: "text", text: "w".repeat(1000) }] }, jsonrpc: "2.0", id: 9 });
+  answers.push(await (await fetchAnswering(long)("http://localhost/mcp", request)).text());
+  const batch = JSON.stringify([{ jsonrpc: "2.0", id: 9, result: { tools: [{ name: "v".repeat(1000) }] } }]);
+  answers.push(await (await fetchAnswering(batch)("http://localhost/mcp", request)).text());
+  const short = JSON.stringify({ jsonrpc: "2.0", id: 9, result: {} });
+  answers.push(await (await fetchAnswering(short)("http://localhost/mcp", request)).text());
+  const [cut, refused, whole] = answers.map((answer) => JSON.parse(answer));
+  expect(cut).toMatchObject({ id: 9, result: { _meta: { [CUT_META]: { bytes: long.length } } } });
+  expect(cut.result.content[0].text).toMatch(/^w+$/);
+  expect(refused).toMatchObject({ id: 9, error: { message: `the server's answer was ${batch.length} bytes, over the 128-byte bound (MCP_MAX_MESSAGE_BYTES)` } });
+  expect(whole).toEqual({ jsonrpc: "2.0", id: 9, result: {} });
 });
