@@ -172,6 +172,18 @@ describe("a Streamable HTTP server written with McpServer", () => {
     expect(events.at(-1)!.payload).toMatchObject({ status: "completed" });
   });
 
+  test("arguments over TOOL_MAX_CHARS are refused as for any tool, and not repeated in the event", async () => {
+    const calls = notes.calls.get("add_note");
+    const text = "a".repeat(TOOL_MAX_CHARS);
+    const events = await runCalling([{ name: "notes__add_note", arguments: { text } }]);
+    const length = JSON.stringify({ text }).length;
+    expect(toolEvents(events, "failed")[0]!.payload.tool).toMatchObject({
+      arguments: `[${length} characters not shown]`,
+      error: `invalid arguments: ${length} characters, over the limit of ${TOOL_MAX_CHARS}`,
+    });
+    expect(notes.calls.get("add_note")).toBe(calls);
+  });
+
   test("a destructive tool waits for approval and runs once approved", async () => {
     await runCalling([{ name: "notes__add_note", arguments: { text: "to be deleted" } }]);
     expect(notes.notes.size).toBe(1);
@@ -242,6 +254,16 @@ describe("faults: the run ends with one final event and the server keeps serving
     expect(harness.server.logs.some((line) => line.msg === "MCP server sent a message over MCP_MAX_MESSAGE_BYTES" && line.mcp_server === "notes")).toBe(true);
     const next = await runCalling([{ name: "notes__add_note", arguments: { text: "after the long export" } }]);
     expect(toolEvents(next, "done")[0]!.payload.tool.result).toMatch(/^stored n\d+$/);
+  });
+
+  test("an HTTP server that goes away fails its tools clearly; once it is back the source reconnects", async () => {
+    await notes.kill();
+    await expectFailure("notes__wipe_notes", /^the MCP server "notes" (could not be reached|is not available)/);
+    await waitFor(() => sourceHealth("notes").state === "down", "the notes server to be seen down");
+    notes.revive();
+    await waitFor(() => sourceHealth("notes").state === "ready", "the notes server to be reconnected");
+    const events = await runCalling([{ name: "notes__add_note", arguments: { text: "back again" } }]);
+    expect(toolEvents(events, "done")[0]!.payload.tool.result).toMatch(/^stored n\d+$/);
   });
 
   test("a server's stderr goes to the log at debug level, never to clients", async () => {

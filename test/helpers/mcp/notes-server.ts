@@ -18,6 +18,10 @@ export interface NotesServer {
   authorizations: Set<string>;
   /** Adds a tool to every session, now and later; each connected session hears `tools/list_changed`. */
   addTool(register: Register): void;
+  /** Stops serving (sessions forgotten, connections cut), as a server that died. */
+  kill(): Promise<void>;
+  /** Serves again on the same port. */
+  revive(): void;
   close(): Promise<void>;
 }
 
@@ -62,8 +66,8 @@ export async function startNotesServer(): Promise<NotesServer> {
   ];
   const sessions = new Map<string, { server: McpServer; transport: WebStandardStreamableHTTPServerTransport }>();
 
-  const http: Server<undefined> = Bun.serve({
-    port: 0,
+  const serve = (port: number): Server<undefined> => Bun.serve({
+    port,
     hostname: "127.0.0.1",
     idleTimeout: 0,
     async fetch(request) {
@@ -84,9 +88,15 @@ export async function startNotesServer(): Promise<NotesServer> {
       return transport.handleRequest(request);
     },
   });
+  let http = serve(0);
+  const port = http.port!;
+  const dropSessions = async () => {
+    for (const { server } of sessions.values()) await server.close().catch(() => {});
+    sessions.clear();
+  };
 
   return {
-    url: `http://127.0.0.1:${http.port}/mcp`,
+    url: `http://127.0.0.1:${port}/mcp`,
     notes,
     calls,
     authorizations,
@@ -95,8 +105,15 @@ export async function startNotesServer(): Promise<NotesServer> {
       // registerTool on a connected McpServer sends tools/list_changed itself.
       for (const { server } of sessions.values()) register(server);
     },
+    async kill() {
+      await dropSessions();
+      await http.stop(true);
+    },
+    revive() {
+      http = serve(port);
+    },
     async close() {
-      for (const { server } of sessions.values()) await server.close().catch(() => {});
+      await dropSessions();
       await http.stop(true);
     },
   };
