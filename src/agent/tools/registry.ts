@@ -35,8 +35,8 @@ export class ToolRegistry {
     readonly sources: readonly ToolSource[],
     private readonly logger?: Logger,
   ) {
-    this.rebuild();
-    for (const source of sources) source.onToolsChanged(() => this.rebuild());
+    this.rebuild(false);
+    for (const source of sources) source.onToolsChanged(() => this.rebuild(true));
   }
 
   get(name: string): Tool | undefined {
@@ -95,11 +95,18 @@ export class ToolRegistry {
     return `the tool server "${source.name}" is not available${health.error ? `: ${health.error}` : ""}`;
   }
 
-  private rebuild(): void {
+  /** `changed`: a source's list changed since the registry was made. */
+  private rebuild(changed: boolean): void {
     const tools = new Map<string, RegisteredTool>();
     for (const source of this.sources) {
       for (const tool of source.tools()) {
-        if (tools.has(tool.name)) throw new Error(`duplicate tool name ${tool.name}`);
+        if (tools.has(tool.name)) {
+          // Among the tools a registry is made with, a programming error; later, two servers can map to
+          // one name (`a` + `__` + `_b` and `a_` + `__` + `b`), and the first source keeps it.
+          if (!changed) throw new Error(`duplicate tool name ${tool.name}`);
+          this.logger?.warn("tool left out: another source offers a tool of the same name", { tool: tool.name, source: source.name });
+          continue;
+        }
         const compiled = this.compile(tool, source);
         if (compiled) tools.set(tool.name, { tool, source, ...compiled });
       }
