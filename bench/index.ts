@@ -5,6 +5,8 @@ import { runCluster } from "./cluster.ts";
 import { clusterReport } from "./cluster-report.ts";
 import { runFanout } from "./fanout.ts";
 import { fanoutReport } from "./fanout-report.ts";
+import { runMcp } from "./mcp.ts";
+import { mcpReport } from "./mcp-report.ts";
 import { memoryReport, runMemory } from "./memory.ts";
 import { presenceReport, runPresence } from "./presence.ts";
 import { runRecovery } from "./recovery.ts";
@@ -26,6 +28,7 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
   sse: async (options) => sseReport(await runSse(options.sse)),
   presence: async (options) => presenceReport(await runPresence(options.presence)),
+  mcp: async (options) => mcpReport(await runMcp(options.mcp)),
 };
 
 let aborting: Promise<never> | undefined;

@@ -7,7 +7,7 @@ import { AgentService } from "./agent/agent-service.ts";
 import { createDemoModel } from "./agent/model/demo-model.ts";
 import type { ModelClient } from "./agent/model/model-client.ts";
 import { createOpenAIModel } from "./agent/model/openai-model.ts";
-import { defaultToolRegistry } from "./agent/tools/registry.ts";
+import { configuredToolRegistry, type ToolRegistry } from "./agent/tools/registry.ts";
 import type { Server } from "bun";
 import { loadSecret } from "./auth/secret.ts";
 import { createTokenService, type TokenService } from "./auth/tokens.ts";
@@ -29,8 +29,9 @@ import { memberRoutes } from "./http/member-routes.ts";
 import { presenceRoutes } from "./http/presence-routes.ts";
 import { runRoutes } from "./http/run-routes.ts";
 import { threadRoutes } from "./http/thread-routes.ts";
+import { toolRoutes } from "./http/tool-routes.ts";
 import { agUiRoutes } from "./transport/ag-ui/ag-ui-routes.ts";
-import { aiSdkRoutes } from "./transport/ai-sdk/ai-sdk-routes.ts";
+import { aiSdkRoutes, UiStreams } from "./transport/ai-sdk/ai-sdk-routes.ts";
 import { aiSdkWsUpgrade } from "./transport/ai-sdk/ai-sdk-ws.ts";
 import { sseRoutes } from "./transport/sse/sse-routes.ts";
 import { socketEvents, wsUpgrade } from "./transport/websocket/ws-route.ts";
@@ -66,6 +67,7 @@ export interface App {
   readonly gateway: Gateway;
   readonly agent: AgentService;
   readonly model: ModelClient;
+  readonly tools: ToolRegistry;
   readonly logger: Logger;
   /** Graceful stop: `shutdown` frame and close 1001 to every client, then broker and database closed. */
   stop(): Promise<void>;
@@ -125,6 +127,8 @@ export async function openEngine(config: Config, nodeId: string, logger: Logger)
 
 /** How long a stop waits for ended streams to flush before it cuts every connection. */
 const STREAM_FLUSH_MS = 1000;
+/** How long start-up waits for the MCP servers' first start, so the first runs see their tools; slower ones join later. */
+const TOOL_SOURCES_START_MS = 10_000;
 
 export async function startApp(config: Config, parts: AppParts = {}): Promise<App> {
   const logger = parts.logger ?? createLogger(config.logLevel);
@@ -154,7 +158,21 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     metrics.publications.inc();
     return broker.publish(channel, payload);
   };
-  const agent = new AgentService({ config, storage, model, tools: defaultToolRegistry(), logger, controlBus, publish, presence });
+  const tools = configuredToolRegistry(config, logger);
+  await Promise.race([tools.start(), Bun.sleep(TOOL_SOURCES_START_MS)]);
+  registry.gauge("agentwire_tool_source_up", "1 while a tool source (the built-in tools, an MCP server) is ready, by source, kind and state", () =>
+    tools.sources.map((source) => {
+      const { state } = source.health();
+      return { labels: { source: source.name, kind: source.kind, state }, value: state === "ready" ? 1 : 0 };
+    }),
+  );
+  registry.gauge("agentwire_tool_source_restarts", "Restarts of a tool source after it went down", () =>
+    tools.sources.map((source) => ({ labels: { source: source.name }, value: source.health().restarts })),
+  );
+  registry.gauge("agentwire_tool_source_tools", "Tools a source offers to the model", () =>
+    tools.sources.map((source) => ({ labels: { source: source.name }, value: source.tools().length })),
+  );
+  const agent = new AgentService({ config, storage, model, tools, logger, controlBus, publish, presence });
   let server: Server<unknown> | undefined;
   const gateway = new Gateway({
     config,
@@ -175,13 +193,14 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
   });
   controlBus.onNotice((notice) => revokeThreadSubscriptions(gateway, notice.threadId, notice.userId));
   if (!controlBus.singleNode) await agent.leases.reap();
+  const uiStreams = new UiStreams(gateway);
 
   const elysia = new Elysia({
     serve: {
       // The chat page is bundled by Bun from its HTML import (at build time in the compiled binary)
       // and served with its security headers (web/page-routes.ts). Production mode: no dev error pages.
       development: false,
-      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens), "/ai-sdk/ws": aiSdkWsUpgrade({ tokens, agent, handle: (request: Request): Promise<Response> => elysia.handle(request) }) },
+      routes: { ...(await chatPageRoutes(chatPage)), "/ws": wsUpgrade(gateway, tokens), "/ai-sdk/ws": aiSdkWsUpgrade({ tokens, agent, broker, storage, streams: uiStreams, handle: (request: Request): Promise<Response> => elysia.handle(request) }) },
       // Our own cap (http/body-limit.ts) answers a Content-Length over MAX_BODY_BYTES with a JSON 413
       // without reading the body; Bun's, far higher, is the backstop for anything that would read one
       // (a body above it gets Bun's bare 413 and a closed connection).
@@ -214,9 +233,10 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
     .use(memberRoutes({ config, tokens, storage, controlBus }))
+    .use(toolRoutes({ tokens, tools, approvals: agent.approvals }))
     .use(sseRoutes({ gateway, tokens }))
     .use(presenceRoutes({ gateway, tokens }))
-    .use(aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }))
+    .use(aiSdkRoutes({ config, gateway, streams: uiStreams, tokens, storage, broker, agent }))
     .use(agUiRoutes({ config, gateway, tokens, storage, broker, agent }));
 
   // The socket events given here replace Elysia's own handlers (see ws-route.ts), so an Elysia `.ws()`
@@ -239,6 +259,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       await elysia.stop(true);
       // Runs go on storing (and publishing for other nodes) for the grace period; the rest end interrupted.
       await agent.shutdown(config.shutdownGraceS * 1000);
+      await tools.close();
       await controlBus.close();
       await presence.close();
       await broker.close();
@@ -246,5 +267,5 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
       logger.info("stopped");
     })());
 
-  return { config, port, url, tokens, secretGenerated: generated, storage, broker, presence, gateway, agent, model, logger, stop };
+  return { config, port, url, tokens, secretGenerated: generated, storage, broker, presence, gateway, agent, model, tools, logger, stop };
 }

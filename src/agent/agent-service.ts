@@ -18,11 +18,14 @@ import type { PresenceWriter } from "./run-presence.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
 import { requireRole } from "../storage/thread-role.ts";
+import { ApprovalPolicy } from "./tools/approval-policy.ts";
 
 export type AgentConfig = Pick<
   Config,
   | "systemPrompt"
   | "toolsRequireApproval"
+  | "toolsAutoApprove"
+  | "toolMaxChars"
   | "approvalTimeoutS"
   | "maxToolRounds"
   | "runTimeoutS"
@@ -96,6 +99,7 @@ interface WaitingCall {
 export class AgentService {
   readonly control: RunControl;
   readonly leases: RunLeases;
+  readonly approvals: ApprovalPolicy;
   private readonly runs: RunRegistry;
   private readonly execution: ExecuteRunDeps;
 
@@ -111,7 +115,7 @@ export class AgentService {
       hasRuns: () => this.runs.size > 0,
       publish,
     });
-    const approvalRequired = new Set(config.toolsRequireApproval);
+    this.approvals = new ApprovalPolicy(config.toolsRequireApproval, config.toolsAutoApprove);
     this.execution = {
       config,
       storage,
@@ -120,7 +124,7 @@ export class AgentService {
       tools: deps.tools,
       publish,
       presence: deps.presence,
-      requiresApproval: (name) => approvalRequired.has(name),
+      requiresApproval: (name) => this.approvals.requiresApproval(name, deps.tools.get(name)),
       release: (run) => this.runs.release(run),
     };
   }

@@ -16,7 +16,7 @@ import type { ActiveRun } from "./run-registry.ts";
 export const SHUTDOWN = "shutdown";
 
 export interface ExecuteRunDeps {
-  config: Pick<Config, "runTimeoutS" | "maxToolRounds" | "coalesceMs" | "checkpointMs">;
+  config: Pick<Config, "runTimeoutS" | "maxToolRounds" | "toolMaxChars" | "coalesceMs" | "checkpointMs">;
   storage: Storage;
   logger: Logger;
   model: ModelClient;
@@ -51,6 +51,7 @@ export async function executeRun(run: ActiveRun, messages: ModelMessage[], useRe
       tools,
       storage,
       maxToolRounds: config.maxToolRounds,
+      toolMaxChars: config.toolMaxChars,
       requiresApproval: deps.requiresApproval,
       awaitApproval: (callId, abort) => run.approvals.wait(callId, abort),
       abortMessage: () => {
