@@ -13,6 +13,7 @@ import {
   presenceAnswerFrame,
   presenceDiff,
   presenceFrame,
+  threadIdOf,
   type PresenceChange,
   type PresencePayload,
 } from "../protocol/index.ts";
@@ -73,14 +74,20 @@ export class PresenceHub {
     leaving?.catch((error) => this.logger.warn("presence leave failed", { channel, connection_id: connection.id, error }));
   }
 
-  /** The presence query, allowed to whoever may subscribe to the channel; `forbidden` otherwise. */
+  /**
+   * The presence query, allowed to whoever may subscribe to the channel: otherwise `not_found` for a
+   * thread, so thread ids cannot be probed (section 14), and `forbidden` for any other channel.
+   */
   async query(principal: Principal, channel: string, limit: number | undefined, cursor: string | undefined): Promise<PresencePayload> {
-    if (!(await this.mayQuery(principal, channel))) throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
+    if (!(await this.mayQuery(principal, channel))) {
+      const threadId = threadIdOf(channel);
+      if (threadId !== undefined) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
+      throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
+    }
     return this.page(channel, limit, cursor);
   }
 
-  /** One page of the channel's present clients, for a caller whose permission was checked. */
-  async page(channel: string, limit: number | undefined, cursor: string | undefined): Promise<PresencePayload> {
+  private async page(channel: string, limit: number | undefined, cursor: string | undefined): Promise<PresencePayload> {
     const page = await this.engine.list(channel, limit ?? DEFAULT_PRESENCE_PAGE, cursor);
     const payload: PresencePayload = { status: "presence", channel, clients: page.clients };
     if (page.nextCursor !== undefined) payload.next_cursor = page.nextCursor;

@@ -4,7 +4,7 @@
 import { Elysia, t } from "elysia";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Gateway } from "../gateway/gateway.ts";
-import { ErrorCode, MAX_PRESENCE_PAGE, ProtocolError, isValidChannel, threadIdOf } from "../protocol/index.ts";
+import { ErrorCode, MAX_PRESENCE_PAGE, ProtocolError, isValidChannel } from "../protocol/index.ts";
 import { requirePrincipal } from "./auth.ts";
 
 export interface PresenceRouteDeps {
@@ -24,12 +24,7 @@ export function presenceRoutes({ gateway, tokens }: PresenceRouteDeps) {
       const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
       const { channel } = params;
       if (!isValidChannel(channel)) throw new ProtocolError(ErrorCode.invalidMessage, "invalid channel name", ["/channel"]);
-      if (!(await gateway.presence.mayQuery(principal, channel))) {
-        const threadId = threadIdOf(channel);
-        if (threadId !== undefined) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
-        throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
-      }
-      return gateway.presence.page(channel, query.limit, query.cursor);
+      return gateway.presence.query(principal, channel, query.limit, query.cursor);
     },
     {
       params: t.Object({ channel: t.String({ maxLength: 256 }) }),

@@ -69,7 +69,7 @@ describe("joins, leaves and the query", () => {
     expect(otherTab.client.pending(isPresence("room:1"))).toEqual([]);
   });
 
-  test("the query needs subscribe permission: forbidden on the socket, 403 over REST, 404 for another user's thread", async () => {
+  test("the query needs subscribe permission: forbidden on the socket, 403 over REST; another user's thread is not_found on both", async () => {
     const stranger = await connect("stranger", []);
     expect((await stranger.client.request("subscription", { action: "presence", channel: "room:1" })).payload.code).toBe("forbidden");
     const rest = await fetch(`${harness.server.httpUrl}/channels/room:1/presence`, { headers: { authorization: `Bearer ${await token("stranger", [])}` } });
@@ -80,6 +80,8 @@ describe("joins, leaves and the query", () => {
     await collectRun(owner.client, ack.message_id);
     expect((await get(`/channels/thread:${ack.thread_id}/presence`, "olive")).status).toBe(200);
     expect((await get(`/channels/thread:${ack.thread_id}/presence`, "mallory")).body.code).toBe("not_found");
+    const mallory = await connect("mallory");
+    expect((await mallory.client.request("subscription", { action: "presence", channel: `thread:${ack.thread_id}` })).payload.code).toBe("not_found");
     expect((await stranger.client.request("subscription", { action: "presence", channel: "room:1", limit: 0 })).payload.code).toBe("invalid_message");
     expect((await get("/channels/room:1/presence?limit=5000", "olive")).status).toBe(400);
   });
