@@ -80,7 +80,7 @@ describe("roles", () => {
     expect((await max.subscribe(`thread:${threadId}`)).payload.code).toBe("forbidden");
     await expect(sse("max")).rejects.toThrow(/404/);
     expect((await api("GET", `/channels/thread:${threadId}/presence`, "vi")).status).toBe(200);
-    expect((await max.request("subscription", { action: "presence", channel: `thread:${threadId}` })).payload.code).toBe("forbidden");
+    expect((await max.request("subscription", { action: "presence", channel: `thread:${threadId}` })).payload.code).toBe("not_found");
 
     harness.fake.enqueue(toolCallResponse([{ id: "c1", name: "calculator", arguments: { expression: "6*7" } }]));
     harness.fake.enqueue(textResponse("42."));
