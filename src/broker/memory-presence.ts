@@ -19,6 +19,7 @@ interface Entry {
 type Clients = Entry | Map<string, Entry>;
 
 const DONE: Promise<void> = Promise.resolve();
+const itself = (id: string): string => id;
 
 function find(clients: Clients | undefined, client: string): Entry | undefined {
   if (clients === undefined) return undefined;
@@ -26,19 +27,20 @@ function find(clients: Clients | undefined, client: string): Entry | undefined {
   return clients.client === client ? clients : undefined;
 }
 
-/** The first index in `sorted` whose id is above `cursor`. */
-function after(sorted: readonly string[], cursor: string): number {
+/** The first index in `sorted` (ordered by `idOf`) whose id is above `cursor`. */
+export function indexAfter<T>(sorted: readonly T[], cursor: string, idOf: (item: T) => string): number {
   let low = 0;
   let high = sorted.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (sorted[middle]! <= cursor) low = middle + 1;
+    if (idOf(sorted[middle]!) <= cursor) low = middle + 1;
     else high = middle;
   }
   return low;
 }
 
 export class MemoryPresence implements Presence {
+  readonly local = true;
   private readonly channels = new Map<string, Clients>();
   // The client ids of a channel with many, sorted for paging, until the next join or leave there: a
   // query is then a binary search, not a sort, however often a client asks.
@@ -98,7 +100,7 @@ export class MemoryPresence implements Presence {
       ids = [...map.keys()].sort();
       this.sorted.set(map, ids);
     }
-    const start = cursor === undefined ? 0 : after(ids, cursor);
+    const start = cursor === undefined ? 0 : indexAfter(ids, cursor, itself);
     const page = ids.slice(start, start + limit).map((client): PresentClient => {
       const { user, since, state } = map.get(client)!;
       return state === undefined ? { user, client, since } : { user, client, since, state };

@@ -19,6 +19,12 @@ export interface PresencePage {
 
 export interface Presence {
   /**
+   * True when this node is the whole view (the memory engine). The node's own connections are then not
+   * written to the engine: the gateway's channel entries say who is present, and the hub lists and
+   * announces them itself, so a subscribe adds no entry here. Other clients (the agent) still are.
+   */
+  readonly local: boolean;
+  /**
    * Makes `client` present on `channel` for this node; announced as a join. A client already present is
    * left as it is. An engine done at once may return nothing: a promise per subscribe is garbage, which
    * shows in memory per connection.

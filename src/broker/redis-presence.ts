@@ -142,6 +142,7 @@ interface StoredEntry {
 }
 
 export class RedisPresence implements Presence {
+  readonly local = false;
   private listener: PresenceListener = () => {};
   private readonly watched = new Map<string, Promise<void>>();
   private readonly nodesKey: string;

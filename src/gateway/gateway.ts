@@ -22,6 +22,7 @@ import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
 import { PresenceHub } from "./presence-hub.ts";
+import type { PresentMembers } from "./present-members.ts";
 import type { Presence } from "../broker/presence.ts";
 
 export type GatewayConfig = Pick<
@@ -78,9 +79,10 @@ interface Pending {
  * What this node holds for one channel: its live local subscribers reached through Bun's native topic
  * (WebSockets) and those the gateway writes to itself (SSE streams), the subscriptions waiting for
  * their ack, how many local subscriptions (pending included) keep the broker listening, and that
- * listen. Compact sets: most channels have one subscriber, and memory is per connection.
+ * listen; and, with the memory presence engine, who of them is present since when. Compact sets: most
+ * channels have one subscriber, and memory is per connection.
  */
-interface ChannelEntry {
+interface ChannelEntry extends PresentMembers {
   live: CompactSet<Connection>;
   direct: CompactSet<Connection>;
   pending: CompactSet<Pending>;
@@ -128,7 +130,7 @@ export class Gateway {
     this.broker = deps.broker;
     this.tokens = deps.tokens;
     this.threadAccess = deps.threadAccess;
-    this.presence = new PresenceHub(deps.presence, deps.threadAccess, deps.logger);
+    this.presence = new PresenceHub(deps.presence, deps.threadAccess, deps.logger, (channel) => this.channels.get(channel));
     this.fanout = deps.fanout;
     this.logger = deps.logger;
     this.metrics = deps.metrics;
@@ -367,7 +369,7 @@ export class Gateway {
   private acquire(channel: string): void {
     const entry = this.channels.get(channel);
     if (entry) entry.count++;
-    else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined });
+    else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined, present: undefined, presentSince: 0 });
   }
 
   /** Starts the broker listening to the channel unless a subscriber did already, and waits until it listens. */

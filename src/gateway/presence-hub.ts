@@ -1,9 +1,11 @@
 // Presence for the node's connections (docs/protocol.md section 14): every subscriber is present on its
 // channel; those that asked get the channel's joins, leaves and updates, at most one frame per interval
-// per channel, a burst coalesced into one diff. The engine behind it is in memory or on Redis.
+// per channel, a burst coalesced into one diff. The engine behind it is in memory or on Redis; with the
+// memory engine the node's connections stay out of it, present through the gateway's channel entries.
 
 import { canSubscribe, canSubscribeByClaims, type Principal, type ThreadAccessLookup } from "../auth/principal.ts";
-import type { Presence, PresenceEvent } from "../broker/presence.ts";
+import { indexAfter } from "../broker/memory-presence.ts";
+import type { Presence, PresencePage } from "../broker/presence.ts";
 import type { Logger } from "../observability/log.ts";
 import {
   DEFAULT_PRESENCE_PAGE,
@@ -16,8 +18,10 @@ import {
   threadIdOf,
   type PresenceChange,
   type PresencePayload,
+  type PresentClient,
 } from "../protocol/index.ts";
 import type { Connection } from "./connection.ts";
+import { addPresent, removePresent, sinceOf, type PresentMembers } from "./present-members.ts";
 
 /** Frames per second a subscriber gets at most for one channel's presence. */
 export const PRESENCE_FRAMES_PER_S = 10;
@@ -33,16 +37,25 @@ interface Watched {
   timer: Timer | undefined;
 }
 
+const idOf = (connection: Connection): string => connection.id;
+
 export class PresenceHub {
   private readonly channels = new Map<string, Watched>();
   private readonly intervalMs = 1000 / PRESENCE_FRAMES_PER_S;
+  // The connections of a channel with many, sorted by id for paging until the next join or leave there.
+  private readonly sorted = new WeakMap<Map<Connection, number>, Connection[]>();
 
+  /**
+   * `members` gives the gateway's entry of a channel held on this node. Without it (a hub on its own),
+   * or with an engine shared by several nodes, every presence is written to the engine.
+   */
   constructor(
     readonly engine: Presence,
     private readonly access: ThreadAccessLookup,
     private readonly logger: Logger,
+    private readonly members: (channel: string) => PresentMembers | undefined = () => undefined,
   ) {
-    engine.onEvent((event) => this.deliver(event));
+    engine.onEvent((event) => this.deliver(event.channel, event.change));
   }
 
   /** Before a watching subscription's ack: the engine delivers the channel's changes to this node from now on. */
@@ -58,8 +71,13 @@ export class PresenceHub {
     const watched = this.channels.get(channel);
     if (watching && watched) watched.watchers.set(connection, watched.pending.length);
     else if (watched?.watchers.delete(connection)) this.dropIfUnwatched(channel, watched);
+    const members = this.localMembers(channel);
+    if (members) {
+      if (addPresent(members, connection, Date.now() / 1000)) this.changedLocally(channel, members, "join", principal.sub, connection.id);
+      return;
+    }
     const joining = this.engine.join(channel, { user: principal.sub, client: connection.id, since: Date.now() / 1000 });
-    joining?.catch((error) => this.logger.warn("presence join failed", { channel, connection_id: connection.id, error }));
+    if (joining) this.logFailure(joining, "presence join failed", channel, connection);
   }
 
   /** A subscription ended (or failed before going live). */
@@ -69,9 +87,20 @@ export class PresenceHub {
       watched.watchers.delete(connection);
       this.dropIfUnwatched(channel, watched);
     }
-    if (!connection.principal) return;
+    const principal = connection.principal;
+    if (!principal) return;
+    const members = this.localMembers(channel);
+    if (members) {
+      if (removePresent(members, connection)) this.changedLocally(channel, members, "leave", principal.sub, connection.id);
+      return;
+    }
     const leaving = this.engine.leave(channel, connection.id);
-    leaving?.catch((error) => this.logger.warn("presence leave failed", { channel, connection_id: connection.id, error }));
+    if (leaving) this.logFailure(leaving, "presence leave failed", channel, connection);
+  }
+
+  // Apart from enter and exit: a closure in them would cost a scope object at every call, used or not.
+  private logFailure(write: Promise<void>, message: string, channel: string, connection: Connection): void {
+    write.catch((error) => this.logger.warn(message, { channel, connection_id: connection.id, error }));
   }
 
   /**
@@ -87,8 +116,10 @@ export class PresenceHub {
     return this.page(channel, limit, cursor);
   }
 
-  private async page(channel: string, limit: number | undefined, cursor: string | undefined): Promise<PresencePayload> {
-    const page = await this.engine.list(channel, limit ?? DEFAULT_PRESENCE_PAGE, cursor);
+  private async page(channel: string, limit = DEFAULT_PRESENCE_PAGE, cursor: string | undefined): Promise<PresencePayload> {
+    const stored = await this.engine.list(channel, limit, cursor);
+    const members = this.localMembers(channel);
+    const page = members?.present === undefined ? stored : this.merge(members, stored, limit, cursor);
     const payload: PresencePayload = { status: "presence", channel, clients: page.clients };
     if (page.nextCursor !== undefined) payload.next_cursor = page.nextCursor;
     return payload;
@@ -105,6 +136,50 @@ export class PresenceHub {
     return canSubscribeByClaims(principal, channel) || canSubscribe(principal, channel, this.access);
   }
 
+  /** The gateway's entry of the channel when the node's connections are kept there rather than in the engine. */
+  private localMembers(channel: string): PresentMembers | undefined {
+    return this.engine.local ? this.members(channel) : undefined;
+  }
+
+  /** A connection of this node joined or left: its order is redone at the next query, and watchers are told. */
+  private changedLocally(channel: string, members: PresentMembers, action: "join" | "leave", user: string, client: string): void {
+    if (members.present instanceof Map) this.sorted.delete(members.present);
+    // Nothing is made of a change nobody on the channel watches.
+    if (this.channels.get(channel)?.watchers.size) this.deliver(channel, { action, user, client });
+  }
+
+  private sortedPresent(members: PresentMembers): readonly Connection[] {
+    const { present } = members;
+    if (!(present instanceof Map)) return present === undefined ? [] : [present];
+    let sorted = this.sorted.get(present);
+    if (!sorted) {
+      sorted = [...present.keys()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      this.sorted.set(present, sorted);
+    }
+    return sorted;
+  }
+
+  /** One page in client order from the node's connections and the engine's page of its own entries (the agent). */
+  private merge(members: PresentMembers, stored: PresencePage, limit: number, cursor: string | undefined): PresencePage {
+    const connections = this.sortedPresent(members);
+    let local = cursor === undefined ? 0 : indexAfter(connections, cursor, idOf);
+    let other = 0;
+    const clients: PresentClient[] = [];
+    while (clients.length < limit && (local < connections.length || other < stored.clients.length)) {
+      const connection = connections[local];
+      const next = stored.clients[other];
+      if (connection && (!next || connection.id < next.client)) {
+        clients.push({ user: connection.principal!.sub, client: connection.id, since: sinceOf(members, connection) });
+        local++;
+      } else {
+        clients.push(next!);
+        other++;
+      }
+    }
+    const more = local < connections.length || other < stored.clients.length || stored.nextCursor !== undefined;
+    return more ? { clients, nextCursor: clients.at(-1)!.client } : { clients };
+  }
+
   private dropIfUnwatched(channel: string, watched: Watched): void {
     if (watched.watchers.size > 0 || this.channels.get(channel) !== watched) return;
     clearTimeout(watched.timer);
@@ -112,7 +187,7 @@ export class PresenceHub {
     this.engine.unwatch(channel).catch((error) => this.logger.warn("presence unwatch failed", { channel, error }));
   }
 
-  private deliver({ channel, change }: PresenceEvent): void {
+  private deliver(channel: string, change: PresenceChange): void {
     const watched = this.channels.get(channel);
     if (!watched || watched.watchers.size === 0) return;
     const now = performance.now();
