@@ -27,25 +27,49 @@ const NOW_MS = `local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 `;
 
-// KEYS: present, index, node hash. ARGV: client, entry, node field, user, events channel, changes.
-const JOIN = new RedisScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[3], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
-return 1
+// KEYS: node hash. ARGV: prefix, then joins and leaves in order: "j", channel, client, entry, user, the
+// join as JSON; or "l", channel, client. A join of a present client and a leave of an absent one change
+// nothing and announce nothing; each channel's changes go out as one message.
+const APPLY = new RedisScript(`
+local prefix = ARGV[1]
+local changes, channels = {}, {}
+local function announce(channel, change)
+  if not changes[channel] then
+    changes[channel] = {}
+    table.insert(channels, channel)
+  end
+  table.insert(changes[channel], change)
+end
+local index = 2
+while index <= #ARGV do
+  local channel, client = ARGV[index + 1], ARGV[index + 2]
+  local present = prefix .. '{' .. channel .. '}:present'
+  if ARGV[index] == 'j' then
+    if redis.call('HSETNX', present, client, ARGV[index + 3]) == 1 then
+      redis.call('ZADD', present .. '-ix', 0, client)
+      redis.call('HSET', KEYS[1], channel .. '\\n' .. client, ARGV[index + 4])
+      announce(channel, ARGV[index + 5])
+    end
+    index = index + 6
+  else
+    local entry = redis.call('HGET', present, client)
+    if entry then
+      redis.call('HDEL', present, client)
+      redis.call('ZREM', present .. '-ix', client)
+      redis.call('HDEL', KEYS[1], channel .. '\\n' .. client)
+      announce(channel, cjson.encode({action = 'leave', user = cjson.decode(entry).user, client = client}))
+    end
+    index = index + 3
+  end
+end
+for _, channel in ipairs(channels) do
+  redis.call('PUBLISH', prefix .. '{' .. channel .. '}:presence', '[' .. table.concat(changes[channel], ',') .. ']')
+end
+return #channels
 `);
 
-// KEYS: present, index, node hash. ARGV: client, node field, events channel.
-const LEAVE = new RedisScript(`
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('PUBLISH', ARGV[3], cjson.encode({{action = 'leave', user = cjson.decode(entry).user, client = ARGV[1]}}))
-return 1
-`);
+// Joins and leaves per script call at most: a storm's batch is cut so that no call holds Redis for long.
+const MAX_BATCH = 500;
 
 // KEYS: present. ARGV: client, state, events channel.
 const UPDATE = new RedisScript(`
@@ -141,6 +165,8 @@ interface StoredEntry {
   state?: AgentState;
 }
 
+const DONE: Promise<void> = Promise.resolve();
+
 export class RedisPresence implements Presence {
   readonly local = false;
   private listener: PresenceListener = () => {};
@@ -149,6 +175,12 @@ export class RedisPresence implements Presence {
   private readonly nodeKey: string;
   private readonly timer: Timer;
   private closed = false;
+  // Joins and leaves made in this turn of the event loop, written together when it ends: in a reconnect
+  // storm thousands of subscribes make a few script calls rather than one each (a call is a promise chain
+  // and a timer on this node, and a script run on Redis). `written` settles once they are in Redis.
+  private batch: string[] = [];
+  private batchSize = 0;
+  private written: PromiseWithResolvers<void> | undefined;
 
   private constructor(private readonly options: RedisPresenceOptions) {
     this.nodesKey = `${options.prefix}presence:nodes`;
@@ -169,27 +201,30 @@ export class RedisPresence implements Presence {
     return presence;
   }
 
-  async join(channel: string, { user, client, since, state }: PresentClient): Promise<void> {
-    const keys = presenceKeys(this.options.prefix, channel);
+  join(channel: string, { user, client, since, state }: PresentClient): Promise<void> {
     const entry: StoredEntry = { user, since, node: this.options.nodeId };
     const change: PresenceChange = { action: "join", user, client };
     if (state !== undefined) entry.state = change.state = state;
-    await JOIN.run(this.options.commands, [keys.present, keys.index, this.nodeKey], [client, JSON.stringify(entry), `${channel}\n${client}`, user, keys.events, JSON.stringify([change])]);
+    this.batch.push("j", channel, client, JSON.stringify(entry), user, JSON.stringify(change));
+    return this.queued();
   }
 
-  async leave(channel: string, client: string): Promise<void> {
-    const keys = presenceKeys(this.options.prefix, channel);
-    await LEAVE.run(this.options.commands, [keys.present, keys.index, this.nodeKey], [client, `${channel}\n${client}`, keys.events]);
+  leave(channel: string, client: string): Promise<void> {
+    this.batch.push("l", channel, client);
+    return this.queued();
   }
 
   async update(channel: string, client: string, state: AgentState): Promise<void> {
     const keys = presenceKeys(this.options.prefix, channel);
+    // Commands on one connection run in order: the joins before it are in Redis when it runs.
+    void this.flush();
     await UPDATE.run(this.options.commands, [keys.present], [client, state, keys.events]);
   }
 
   async list(channel: string, limit: number, cursor: string | undefined): Promise<PresencePage> {
     const keys = presenceKeys(this.options.prefix, channel);
     const from = cursor === undefined ? "-" : `(${cursor}`;
+    void this.flush();
     const [next, ...pairs] = (await LIST.run(this.options.commands, [keys.present, keys.index, this.nodesKey], [from, String(limit)])) as string[];
     const clients: PresentClient[] = [];
     for (let index = 0; index < pairs.length; index += 2) {
@@ -226,10 +261,34 @@ export class RedisPresence implements Presence {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.timer);
+    await this.flush().catch(() => {});
     await REAP.run(this.options.commands, [this.nodesKey, this.nodeKey], [this.options.nodeId, this.options.prefix, "force"]).catch((error) =>
       this.options.logger.warn("could not take this node's presence away", { error }),
     );
     for (const channel of [...this.watched.keys()]) await this.unwatch(channel).catch(() => {});
+  }
+
+  /** After a join or leave was added to the batch: resolves once the batch is in Redis. */
+  private queued(): Promise<void> {
+    if (!this.written) {
+      this.written = Promise.withResolvers<void>();
+      setImmediate(() => void this.flush());
+    }
+    const { promise } = this.written;
+    if (++this.batchSize >= MAX_BATCH) void this.flush();
+    return promise;
+  }
+
+  /** Sends the joins and leaves gathered so far; resolves once Redis has them. */
+  private flush(): Promise<void> {
+    const written = this.written;
+    if (!written) return DONE;
+    const batch = this.batch;
+    this.written = undefined;
+    this.batch = [];
+    this.batchSize = 0;
+    APPLY.run(this.options.commands, [this.nodeKey], [this.options.prefix, ...batch]).then(() => written.resolve(), written.reject);
+    return written.promise;
   }
 
   private heartbeat(): Promise<unknown> {

@@ -58,4 +58,34 @@ describe.skipIf(!redisUrl)("RedisPresence", () => {
       await deleteRedisKeys(redisUrl!, prefix);
     }
   });
+
+  test("a storm of joins and leaves in one turn reaches Redis and the watchers complete and in order", async () => {
+    const prefix = randomPrefix();
+    const [one, two] = [await node(prefix), await node(prefix)];
+    try {
+      const seen: PresenceEvent[] = [];
+      two.presence.onEvent((event) => seen.push(event));
+      await two.presence.watch("room");
+      // More than one script call holds, on the watched channel and on others nobody watches.
+      const writes: Promise<void>[] = [];
+      for (let index = 0; index < 1200; index++) {
+        writes.push(one.presence.join(index % 2 ? "room" : `elsewhere:${index}`, { user: `u${index}`, client: `c${String(index).padStart(4, "0")}`, since: index }));
+      }
+      writes.push(one.presence.join("room", { user: "brief", client: "b1", since: 1 }), one.presence.leave("room", "b1"), one.presence.leave("room", "c0001"));
+      await Promise.all(writes);
+      await waitFor(() => seen.length === 603, "every change of the watched channel");
+      const clients = (change: PresenceEvent["change"]) => `${change.action} ${change.client}`;
+      const joins = Array.from({ length: 600 }, (_, half) => `join c${String(half * 2 + 1).padStart(4, "0")}`);
+      expect(seen.map((event) => clients(event.change))).toEqual([...joins, "join b1", "leave b1", "leave c0001"]);
+      const listed = await two.presence.list("room", 1000, undefined);
+      expect(listed.clients.map((client) => client.client)).toEqual(joins.slice(1).map((join) => join.slice(5)));
+      expect((await two.presence.list("elsewhere:0", 10, undefined)).clients).toEqual([{ user: "u0", client: "c0000", since: 0 }]);
+    } finally {
+      for (const { presence, broker } of [one, two]) {
+        await presence.close();
+        await broker.close();
+      }
+      await deleteRedisKeys(redisUrl!, prefix);
+    }
+  });
 });
