@@ -26,11 +26,12 @@ export interface Presence {
   readonly local: boolean;
   /**
    * Makes `client` present on `channel` for this node; announced as a join. A client already present is
-   * left as it is. An engine done at once may return nothing: a promise per subscribe is garbage, which
-   * shows in memory per connection.
+   * left as it is. The engine logs a failed write itself; the promise, which writes made together may
+   * share, is for a caller that must order later writes after this one. An engine done at once may
+   * return nothing: a promise per subscribe is garbage, which shows in memory per connection.
    */
   join(channel: string, client: PresentClient): Promise<void> | void;
-  /** Ends `client`'s presence; announced as a leave, unless it was not present. */
+  /** Ends `client`'s presence; announced as a leave, unless it was not present. As `join` otherwise. */
   leave(channel: string, client: string): Promise<void> | void;
   /** Changes a present client's state; announced as an update. */
   update(channel: string, client: string, state: AgentState): Promise<void>;

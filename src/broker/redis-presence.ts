@@ -272,6 +272,8 @@ export class RedisPresence implements Presence {
   private queued(): Promise<void> {
     if (!this.written) {
       this.written = Promise.withResolvers<void>();
+      // Logged once for the batch in flush; callers need not handle it.
+      this.written.promise.catch(() => {});
       setImmediate(() => void this.flush());
     }
     const { promise } = this.written;
@@ -283,11 +285,17 @@ export class RedisPresence implements Presence {
   private flush(): Promise<void> {
     const written = this.written;
     if (!written) return DONE;
-    const batch = this.batch;
+    const { batch, batchSize } = this;
     this.written = undefined;
     this.batch = [];
     this.batchSize = 0;
-    APPLY.run(this.options.commands, [this.nodeKey], [this.options.prefix, ...batch]).then(() => written.resolve(), written.reject);
+    APPLY.run(this.options.commands, [this.nodeKey], [this.options.prefix, ...batch]).then(
+      () => written.resolve(),
+      (error) => {
+        this.options.logger.warn("presence joins and leaves failed", { writes: batchSize, error });
+        written.reject(error);
+      },
+    );
     return written.promise;
   }
 

@@ -76,8 +76,8 @@ export class PresenceHub {
       if (addPresent(members, connection, Date.now() / 1000)) this.changedLocally(channel, members, "join", principal.sub, connection.id);
       return;
     }
-    const joining = this.engine.join(channel, { user: principal.sub, client: connection.id, since: Date.now() / 1000 });
-    if (joining) this.logFailure(joining, "presence join failed", channel, connection);
+    // The engine logs a failure: a handler here would be a promise and a closure per subscribe.
+    void this.engine.join(channel, { user: principal.sub, client: connection.id, since: Date.now() / 1000 });
   }
 
   /** A subscription ended (or failed before going live). */
@@ -94,13 +94,7 @@ export class PresenceHub {
       if (removePresent(members, connection)) this.changedLocally(channel, members, "leave", principal.sub, connection.id);
       return;
     }
-    const leaving = this.engine.leave(channel, connection.id);
-    if (leaving) this.logFailure(leaving, "presence leave failed", channel, connection);
-  }
-
-  // Apart from enter and exit: a closure in them would cost a scope object at every call, used or not.
-  private logFailure(write: Promise<void>, message: string, channel: string, connection: Connection): void {
-    write.catch((error) => this.logger.warn(message, { channel, connection_id: connection.id, error }));
+    void this.engine.leave(channel, connection.id);
   }
 
   /**

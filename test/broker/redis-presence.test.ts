@@ -88,4 +88,20 @@ describe.skipIf(!redisUrl)("RedisPresence", () => {
       await deleteRedisKeys(redisUrl!, prefix);
     }
   });
+
+  test("joins that cannot be written fail their callers and are logged once for the batch", async () => {
+    const prefix = randomPrefix();
+    const broker = await RedisBroker.connect({ url: redisUrl!, prefix, historySize: 10, historyTtlS: 60 });
+    const lines: string[] = [];
+    const presence = await RedisPresence.open({ nodeId: crypto.randomUUID(), prefix, commands: broker.commands, subscriber: broker.subscriber, logger: createLogger("warn", (line) => lines.push(line)), nodeTtlMs: 15_000 });
+    try {
+      await broker.close();
+      const writes = [presence.join("room", { user: "ann", client: "c1", since: 1 }), presence.join("room", { user: "bob", client: "c2", since: 2 }), presence.leave("room", "c3")];
+      for (const write of writes) await expect(write).rejects.toThrow();
+      expect(lines.map((line) => JSON.parse(line)).filter((record) => record.msg === "presence joins and leaves failed")).toMatchObject([{ writes: 3 }]);
+    } finally {
+      await presence.close();
+      await deleteRedisKeys(redisUrl!, prefix);
+    }
+  });
 });
