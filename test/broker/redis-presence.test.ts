@@ -19,6 +19,14 @@ async function node(prefix: string, nodeTtlMs = 15_000) {
   return { broker, presence };
 }
 
+async function closeNodes(prefix: string, nodes: Awaited<ReturnType<typeof node>>[]) {
+  for (const { presence, broker } of nodes) {
+    await presence.close();
+    await broker.close();
+  }
+  await deleteRedisKeys(redisUrl!, prefix);
+}
+
 describe.skipIf(!redisUrl)("RedisPresence", () => {
   describePresenceContract("contract, two nodes", async () => {
     const prefix = randomPrefix();
@@ -27,11 +35,7 @@ describe.skipIf(!redisUrl)("RedisPresence", () => {
       first: one.presence,
       second: two.presence,
       async cleanup() {
-        for (const { presence, broker } of [one, two]) {
-          await presence.close();
-          await broker.close();
-        }
-        await deleteRedisKeys(redisUrl!, prefix);
+        await closeNodes(prefix, [one, two]);
       },
     };
   });
@@ -51,11 +55,7 @@ describe.skipIf(!redisUrl)("RedisPresence", () => {
       await waitFor(() => seen.some((event) => event.change.action === "leave" && event.change.client === "s1"), "the stalled node's client to leave");
       expect((await live.presence.list("room", 10, undefined)).clients.map((client) => client.client)).toEqual(["l1"]);
     } finally {
-      for (const { presence, broker } of [live, stalled]) {
-        await presence.close();
-        await broker.close();
-      }
-      await deleteRedisKeys(redisUrl!, prefix);
+      await closeNodes(prefix, [live, stalled]);
     }
   });
 
@@ -81,11 +81,7 @@ describe.skipIf(!redisUrl)("RedisPresence", () => {
       expect(listed.clients.map((client) => client.client)).toEqual(joins.slice(1).map((join) => join.slice(5)));
       expect((await two.presence.list("elsewhere:0", 10, undefined)).clients).toEqual([{ user: "u0", client: "c0000", since: 0 }]);
     } finally {
-      for (const { presence, broker } of [one, two]) {
-        await presence.close();
-        await broker.close();
-      }
-      await deleteRedisKeys(redisUrl!, prefix);
+      await closeNodes(prefix, [one, two]);
     }
   });
 
