@@ -21,7 +21,7 @@ import {
   type PresentClient,
 } from "../protocol/index.ts";
 import type { Connection } from "./connection.ts";
-import { addPresent, removePresent, sinceOf, type PresentMembers } from "./present-members.ts";
+import { addPresent, presentConnections, removePresent, sinceOf, type PresentMembers } from "./present-members.ts";
 
 /** Frames per second a subscriber gets at most for one channel's presence. */
 export const PRESENCE_FRAMES_PER_S = 10;
@@ -142,13 +142,13 @@ export class PresenceHub {
     if (this.channels.get(channel)?.watchers.size) this.deliver(channel, { action, user, client });
   }
 
+  /** Sorted at each query while there are a few, once per change when there are many. */
   private sortedPresent(members: PresentMembers): readonly Connection[] {
     const { present } = members;
-    if (!(present instanceof Map)) return present === undefined ? [] : [present];
-    let sorted = this.sorted.get(present);
+    let sorted = present instanceof Map ? this.sorted.get(present) : undefined;
     if (!sorted) {
-      sorted = [...present.keys()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      this.sorted.set(present, sorted);
+      sorted = presentConnections(members).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      if (present instanceof Map) this.sorted.set(present, sorted);
     }
     return sorted;
   }

@@ -1,6 +1,7 @@
 // A hub that keeps the node's connections on the gateway's channel entries (the memory engine) tells and
 // lists exactly what a hub writing every presence to the engine does, whatever the sequence of joins,
-// leaves and agent entries (docs/protocol.md section 14).
+// leaves and agent entries (docs/protocol.md section 14); the entry's members behave as a Map from
+// connection to join time, whatever their shape.
 
 import { expect, test } from "bun:test";
 import fc from "fast-check";
@@ -8,7 +9,7 @@ import { principalOf } from "../../src/auth/principal.ts";
 import { MemoryPresence } from "../../src/broker/memory-presence.ts";
 import type { Connection } from "../../src/gateway/connection.ts";
 import { PresenceHub } from "../../src/gateway/presence-hub.ts";
-import type { PresentMembers } from "../../src/gateway/present-members.ts";
+import { addPresent, presentConnections, removePresent, sinceOf, type PresentMembers } from "../../src/gateway/present-members.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { afterTimersDue } from "../helpers/timers-due.ts";
 
@@ -29,7 +30,7 @@ function side(withMembers: boolean) {
 
 test("joins, leaves and pages match those of the engine alone", async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(step, { maxLength: 40 }), fc.integer({ min: 1, max: 5 }), async (steps, limit) => {
+    fc.asyncProperty(fc.array(step, { minLength: 20, maxLength: 60 }), fc.integer({ min: 1, max: 5 }), async (steps, limit) => {
       const sides = [side(true), side(false)];
       for (const { hub, connections } of sides) {
         await hub.prepare("room");
@@ -62,6 +63,28 @@ test("joins, leaves and pages match those of the engine alone", async () => {
       await afterTimersDue(100);
       expect(sides[0]!.frames).toEqual(sides[1]!.frames);
     }),
-    { numRuns: 20 },
+    // Each run waits out the 100 ms pacing interval once: few runs, and room for a busy machine.
+    { numRuns: 12 },
+  );
+}, 60_000);
+
+test("the members keep each connection's first join time through any sequence of joins and leaves", () => {
+  const connections = Array.from({ length: 12 }, (_, index) => ({ id: `c${index}` }) as Connection);
+  fc.assert(
+    fc.property(fc.array(fc.record({ join: fc.integer({ min: 0, max: 2 }).map((roll) => roll > 0), index: fc.integer({ min: 0, max: 11 }) }), { minLength: 30, maxLength: 80 }), (steps) => {
+      const members: PresentMembers = { present: undefined, presentSince: 0 };
+      const model = new Map<Connection, number>();
+      steps.forEach(({ join, index }, time) => {
+        const connection = connections[index]!;
+        if (join) {
+          expect(addPresent(members, connection, time)).toBe(!model.has(connection));
+          if (!model.has(connection)) model.set(connection, time);
+        } else {
+          expect(removePresent(members, connection)).toBe(model.delete(connection));
+        }
+        expect(new Set(presentConnections(members))).toEqual(new Set(model.keys()));
+        for (const [present, since] of model) expect(sinceOf(members, present)).toBe(since);
+      });
+    }),
   );
 });
