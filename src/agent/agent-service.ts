@@ -16,6 +16,7 @@ import { RunControl } from "./run-control.ts";
 import type { Publish } from "./run-driver.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
+import { UserNotices } from "./user-notices.ts";
 
 export type AgentConfig = Pick<
   Config,
@@ -92,12 +93,15 @@ interface WaitingCall {
 export class AgentService {
   readonly control: RunControl;
   readonly leases: RunLeases;
+  /** Thread and run changes for the owner's other clients, published by every entry point that makes one. */
+  readonly notices: UserNotices;
   private readonly runs: RunRegistry;
   private readonly execution: ExecuteRunDeps;
 
   constructor(private readonly deps: AgentServiceDeps) {
     const { config, storage, logger, controlBus, publish } = deps;
     this.runs = new RunRegistry(config.approvalTimeoutS * 1000);
+    this.notices = new UserNotices(publish, logger);
     this.control = new RunControl({ runs: this.runs, storage, controlBus, logger });
     this.leases = new RunLeases({
       nodeId: controlBus.nodeId,
@@ -207,7 +211,17 @@ export class AgentService {
     const messages = modelMessages(config.systemPrompt, history, config.historyBudgetChars);
     const useReasoning = request.useReasoning ?? true;
     const execution = clientTools.length > 0 ? { ...this.execution, tools: withClientTools(this.deps.tools, clientTools) } : this.execution;
-    setTimeout(() => executeRun(run, messages, useReasoning, execution).finally(run.finish), 0);
+    const ownerId = thread?.ownerId ?? userId;
+    if (!thread) this.notices.send(ownerId, { type: "thread_created", thread_id: threadId });
+    this.notices.send(ownerId, { type: "run_started", thread_id: threadId, message_id: run.messageId });
+    setTimeout(
+      () =>
+        executeRun(run, messages, useReasoning, execution).finally(() => {
+          run.finish();
+          this.notices.send(ownerId, { type: "run_finished", thread_id: threadId, message_id: run.messageId });
+        }),
+      0,
+    );
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
   }
 

@@ -23,6 +23,8 @@ export type { WebSocketConstructor, WebSocketLike } from "./websocket.ts";
 export type { Publication } from "./frames.ts";
 export { ErrorCode, CloseCode } from "../protocol/codes.ts";
 export { threadChannel, threadIdOf } from "../protocol/channels.ts";
+export { userNoticeChannel } from "../protocol/user-notices.ts";
+export type { UserNotice, UserNoticeType } from "../protocol/user-notices.ts";
 export type { MessageStatus, MessageView, StoredToolCall, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
 export type { RunEventPayload, SourceView, ToolCallStatus, ToolCallView, UsageView } from "../protocol/run-events.ts";
 export type {

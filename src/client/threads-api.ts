@@ -41,6 +41,19 @@ export class ThreadsApi {
     return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/messages`, body);
   }
 
+  async rename(threadId: string, title: string): Promise<ThreadView> {
+    return this.call<ThreadView>("PATCH", `/threads/${encodeURIComponent(threadId)}`, { title });
+  }
+
+  /**
+   * Answers the thread's last user message again; once the new run is stored, the answer it replaces is
+   * deleted. Also retries a stopped or failed answer. Attach with `client.chat.watch(threadId, accepted.message_id)`.
+   */
+  async regenerate(threadId: string, options: { useReasoning?: boolean } = {}): Promise<RunAccepted> {
+    const body = options.useReasoning === undefined ? {} : { use_reasoning: options.useReasoning };
+    return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/regenerate`, body);
+  }
+
   /** Stops the thread's run if one is active, then deletes the thread and its messages. */
   async delete(threadId: string): Promise<void> {
     await this.call<void>("DELETE", `/threads/${encodeURIComponent(threadId)}`);
