@@ -1,6 +1,6 @@
 // What the server publishes on a user's notification channel when one of their threads or runs
 // changes (docs/protocol.md section 6.5). The user may publish there too: a notice is a hint to
-// re-read over REST, never content to show.
+// re-read over REST, never content to show. The channel's name is userNoticeChannel (channels.ts).
 
 import { Type, type Static } from "@sinclair/typebox";
 import { literalUnion } from "./literal-union.ts";
@@ -15,8 +15,3 @@ export const UserNotice = Type.Object({
   message_id: Type.Optional(Type.String()),
 });
 export type UserNotice = Static<typeof UserNotice>;
-
-/** The channel the server publishes user `sub`'s notices on, inside the user's own namespace. */
-export function userNoticeChannel(sub: string): string {
-  return `user:${sub}:notifications`;
-}

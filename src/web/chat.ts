@@ -1,21 +1,25 @@
 // The chat page served at `/`: a thin layer over the SDK. The SDK reconnects, resumes and keeps each
-// run's events exactly once; the page turns threads and run events into DOM.
+// run's events exactly once; the page turns threads and run events into DOM, and follows its user's
+// notices (docs/protocol.md section 6.5) to show what other tabs, devices and APIs do.
 
-import { AgentwireClient, type ClientState, type MessageView, type RunHandle } from "../client/index.ts";
+import { AgentwireClient, userNoticeChannel, type ClientState, type MessageView, type RunHandle, type ThreadView } from "../client/index.ts";
+import { ask } from "./confirm-dialog.ts";
 import { confirmSwitch, replacesSilently, subjectOf } from "./linked-token.ts";
-import { apply, emptyAssistant, modelOf, render, type MessageModel } from "./message-view.ts";
+import { handleCopyClicks } from "./markdown.ts";
+import { ACTIVE, MessageItem, apply, button, emptyAssistant, modelOf, type MessageModel } from "./message-view.ts";
+import { ThreadList, titleOf } from "./thread-list.ts";
 
 const TOKEN_KEY = "agentwire.token";
-const ACTIVE = new Set(["streaming", "awaiting_approval"]);
+// Within this many pixels of the end, the conversation follows a streaming answer down.
+const STICK_PX = 48;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const connectionBadge = $<HTMLSpanElement>("connection");
 const userBadge = $<HTMLSpanElement>("user");
-const switchDialog = $<HTMLDialogElement>("switch-account");
+const dialog = $<HTMLDialogElement>("confirm");
 const notice = $<HTMLParagraphElement>("notice");
 const tokenForm = $<HTMLFormElement>("token-form");
 const tokenInput = $<HTMLInputElement>("token");
-const threadList = $<HTMLUListElement>("thread-list");
 const newThreadButton = $<HTMLButtonElement>("new-thread");
 const messageList = $<HTMLOListElement>("messages");
 const composer = $<HTMLFormElement>("composer");
@@ -24,7 +28,7 @@ const stopButton = $<HTMLButtonElement>("stop");
 
 interface View {
   model: MessageModel;
-  item: HTMLLIElement;
+  element: MessageItem;
   handle: RunHandle | undefined;
 }
 
@@ -34,6 +38,22 @@ let threadId: string | undefined;
 let generation = 0;
 let views = new Map<string, View>();
 let running: RunHandle | undefined;
+// The runs this page is starting (send, regenerate): a notice of one of them waits for it.
+let starting: Promise<unknown> = Promise.resolve();
+let stickToEnd = true;
+
+const threads = new ThreadList($<HTMLUListElement>("thread-list"), {
+  open: (id) => void openThread(id),
+  rename: async (id, title) => {
+    try {
+      await client?.threads.rename(id, title);
+      await refreshThreads();
+    } catch (error) {
+      say(`Could not rename: ${(error as Error).message}`);
+    }
+  },
+  remove: (thread) => void removeThread(thread),
+});
 
 function hashParams(): URLSearchParams {
   return new URLSearchParams(location.hash.slice(1));
@@ -70,6 +90,13 @@ function start(token: string): void {
       tokenInput.focus();
     }
   });
+  if (user !== undefined) {
+    const catchUp = () => {
+      void refreshThreads();
+      if (threadId) void syncThread();
+    };
+    next.subscribe(userNoticeChannel(user), ({ payload }) => onNotice(payload), { onReset: catchUp });
+  }
   let first = true;
   next.on("connected", () => {
     if (!first) return;
@@ -81,32 +108,64 @@ function start(token: string): void {
   next.connect();
 }
 
-async function refreshThreads(): Promise<void> {
+/**
+ * A notice says that something of this user changed elsewhere. Anyone holding the user's token may
+ * publish on that channel, so its content is only a hint of what to read again, over REST.
+ */
+function onNotice(payload: Record<string, unknown>): void {
+  const changed = typeof payload.thread_id === "string" ? payload.thread_id : undefined;
+  const shown = threadId;
+  const mine = generation;
+  void refreshThreads().then(() => {
+    if (shown === undefined || changed !== shown || mine !== generation) return;
+    if (!threads.has(shown)) {
+      selectThread(undefined);
+      say("That thread was deleted.");
+    } else if (payload.type === "run_started" && typeof payload.message_id === "string") {
+      const messageId = payload.message_id;
+      // A run this page started itself is followed once its start resolves.
+      void starting.then(() => {
+        if (mine === generation && !views.has(messageId)) void syncThread();
+      });
+    }
+  });
+}
+
+let listRead: Promise<void> | undefined;
+let listQueued: Promise<void> | undefined;
+
+/** Reads the thread list; a call while a read is going gets one more read after it, shared by every such call. */
+function refreshThreads(): Promise<void> {
+  if (listRead) {
+    listQueued ??= listRead.then(() => {
+      listQueued = undefined;
+      return refreshThreads();
+    });
+    return listQueued;
+  }
+  listRead = loadThreads().finally(() => (listRead = undefined));
+  return listRead;
+}
+
+async function loadThreads(): Promise<void> {
   if (!client) return;
   try {
-    const threads = await client.threads.list();
-    threadList.replaceChildren(
-      ...threads.map((thread) => {
-        const item = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = thread.title || "Untitled";
-        button.dataset.threadId = thread.id;
-        if (thread.id === threadId) button.setAttribute("aria-current", "true");
-        button.addEventListener("click", () => void openThread(thread.id));
-        item.append(button);
-        return item;
-      }),
-    );
+    threads.show(await client.threads.list());
   } catch (error) {
     say(`Could not load threads: ${(error as Error).message}`);
   }
 }
 
-function markCurrentThread(): void {
-  for (const button of threadList.querySelectorAll<HTMLButtonElement>("button[data-thread-id]")) {
-    if (button.dataset.threadId === threadId) button.setAttribute("aria-current", "true");
-    else button.removeAttribute("aria-current");
+async function removeThread(thread: ThreadView): Promise<void> {
+  const text = `“${titleOf(thread)}” and all its messages will be deleted.`;
+  if (!client || !(await ask(dialog, { title: "Delete thread?", text, confirm: "Delete", cancel: "Cancel", danger: true }))) return;
+  try {
+    await client.threads.delete(thread.id);
+    if (threadId === thread.id) selectThread(undefined);
+    await refreshThreads();
+    newThreadButton.focus();
+  } catch (error) {
+    say(`Could not delete: ${(error as Error).message}`);
   }
 }
 
@@ -117,66 +176,117 @@ function selectThread(id: string | undefined): void {
   running = undefined;
   stopButton.hidden = true;
   messageList.replaceChildren();
+  stickToEnd = true;
   const params = hashParams();
   if (id) params.set("thread", id);
   else params.delete("thread");
   setHash(params);
-  markCurrentThread();
+  threads.markCurrent(id);
 }
 
 async function openThread(id: string): Promise<void> {
   if (!client) return;
   selectThread(id);
+  await syncThread();
+}
+
+/**
+ * Shows the thread as stored, keeping the messages whose run this page follows, and follows a run still
+ * going (this page was reloaded, or another tab, device or API started it) from where the stored text ends.
+ */
+async function syncThread(): Promise<void> {
+  const id = threadId;
+  if (!client || !id) return;
   const mine = generation;
   try {
     const snapshot = await client.threads.messages(id);
     if (mine !== generation) return;
-    for (const message of snapshot.messages) show(modelOf(message));
-    // A run still going (this page was reloaded, or another tab started it): follow it from where the
-    // stored text ends, so nothing is lost or doubled.
+    const next = new Map<string, View>();
+    for (const message of snapshot.messages) {
+      const known = views.get(message.id);
+      const view = known?.handle ? known : newView(modelOf(message));
+      next.set(message.id, view);
+      if (view !== known) redraw(view);
+    }
+    views = next;
+    messageList.replaceChildren(...[...next.values()].map((view) => view.element.item));
+    drawActions();
+    scrollToEnd();
     const live = snapshot.messages.findLast((message: MessageView) => message.role === "assistant" && ACTIVE.has(message.status));
-    if (live) follow(await client.chat.watch(id, live.id), mine);
+    if (live && !views.get(live.id)?.handle) follow(await client.chat.watch(id, live.id), mine);
   } catch (error) {
     if (mine === generation) say(`Could not open the thread: ${(error as Error).message}`);
   }
 }
 
+function newView(model: MessageModel, handle?: RunHandle): View {
+  return { model, element: new MessageItem(model.role), handle };
+}
+
 function show(model: MessageModel, handle?: RunHandle): View {
   const known = views.get(model.id);
-  const view: View = { model, item: known?.item ?? document.createElement("li"), handle: handle ?? known?.handle };
+  const view = known ? Object.assign(known, { model, handle: handle ?? known.handle }) : newView(model, handle);
   views.set(model.id, view);
   redraw(view);
-  if (!known) messageList.append(view.item);
-  messageList.scrollTop = messageList.scrollHeight;
+  if (!known) messageList.append(view.element.item);
+  drawActions();
+  scrollToEnd();
   return view;
 }
 
 function redraw(view: View): void {
   const handle = view.handle;
-  render(view.model, view.item, handle && {
+  view.element.update(view.model, handle && {
     approve: (callId) => void handle.approve(callId).catch((error: Error) => say(`Approve failed: ${error.message}`)),
     reject: (callId) => void handle.reject(callId, "rejected in the chat page").catch((error: Error) => say(`Reject failed: ${error.message}`)),
   });
 }
 
+/** Regenerate (a finished answer) or Retry (a stopped or failed one) on the last answer, when no run goes. */
+function drawActions(): void {
+  const last = [...views.values()].at(-1);
+  for (const view of views.values()) {
+    if (view !== last) view.element.actions.replaceChildren();
+  }
+  if (!last || last.element.role !== "assistant") return;
+  const idle = !ACTIVE.has(last.model.status) && running === undefined;
+  const label = last.model.status === "completed" ? "Regenerate" : "Retry";
+  if (idle && last.element.actions.textContent === label) return;
+  last.element.actions.replaceChildren();
+  if (idle) button(last.element.actions, label, () => void starts(regenerate));
+}
+
+/** Keeps the end of the conversation in view while the reader is there, after the frame's rendering. */
+function scrollToEnd(): void {
+  if (stickToEnd) requestAnimationFrame(() => (messageList.scrollTop = messageList.scrollHeight));
+}
+
+messageList.addEventListener("scroll", () => {
+  stickToEnd = messageList.scrollHeight - messageList.scrollTop - messageList.clientHeight < STICK_PX;
+});
+
 /** Renders a run as its events arrive; the handle holds the events that came before this call. */
 function follow(handle: RunHandle, mine: number): void {
+  // The same run may be reached twice (its start, and a notice or a resync): it is drawn once.
+  if (views.get(handle.messageId)?.handle === handle) return;
   const view = show(handle.snapshot ? modelOf(handle.snapshot) : emptyAssistant(handle.messageId), handle);
   const settle = () => {
     if (running === handle) {
       running = undefined;
       stopButton.hidden = true;
     }
+    drawActions();
   };
   const onEvent = (event: Parameters<typeof apply>[1]) => {
     if (mine !== generation) return;
     apply(view.model, event);
     redraw(view);
-    messageList.scrollTop = messageList.scrollHeight;
+    scrollToEnd();
     if (event.final_message) settle();
   };
   running = handle;
   stopButton.hidden = false;
+  drawActions();
   handle.on("reset", ({ message }) => {
     if (mine !== generation || !message) return;
     view.model = modelOf(message);
@@ -190,6 +300,13 @@ function follow(handle: RunHandle, mine: number): void {
   for (const event of handle.events) onEvent(event);
   handle.on("event", onEvent);
   if (handle.finished) settle();
+}
+
+/** Runs `work` (up to following the run) as a start of this page's own, which notices of runs wait for. */
+function starts(work: () => Promise<void>): Promise<void> {
+  const started = work();
+  starting = Promise.allSettled([starting, started]);
+  return started;
 }
 
 async function send(): Promise<void> {
@@ -207,31 +324,53 @@ async function send(): Promise<void> {
       const params = hashParams();
       params.set("thread", threadId);
       setHash(params);
-      void refreshThreads();
+      void refreshThreads().then(() => threads.markCurrent(threadId));
     }
     follow(handle, mine);
   } catch (error) {
     // Nothing typed is lost: the text goes back into the box.
-    pending.item.remove();
+    pending.element.item.remove();
     views.delete(pending.model.id);
+    drawActions();
     if (!messageInput.value) messageInput.value = content;
     say(`Not sent: ${(error as Error).message}`);
   }
 }
 
+/** Answers the last question again; the answer it replaces is gone from the thread once the new run is stored. */
+async function regenerate(): Promise<void> {
+  const id = threadId;
+  if (!client || !id) return;
+  const mine = generation;
+  say("");
+  try {
+    await client.threads.regenerate(id);
+    // The stored thread now has the question and the new run: show that, and follow the run.
+    if (mine === generation) await syncThread();
+  } catch (error) {
+    if (mine === generation) say(`Could not answer again: ${(error as Error).message}`);
+  }
+}
+
+function stop(): void {
+  running?.stop().catch((error: Error) => say(`Stop failed: ${error.message}`));
+}
+
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
-  void send();
+  void starts(send);
 });
 messageInput.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
-    void send();
+    void starts(send);
   }
 });
-stopButton.addEventListener("click", () => {
-  running?.stop().catch((error: Error) => say(`Stop failed: ${error.message}`));
+// Escape stops the answer being written, unless it closes a dialog or cancels a rename first.
+addEventListener("keydown", (event: KeyboardEvent) => {
+  if (event.key === "Escape" && running && !document.querySelector("dialog[open]")) stop();
 });
+stopButton.addEventListener("click", stop);
 newThreadButton.addEventListener("click", () => {
   selectThread(undefined);
   messageInput.focus();
@@ -241,10 +380,11 @@ tokenForm.addEventListener("submit", (event) => {
   const token = tokenInput.value.trim();
   if (!token) return;
   localStorage.setItem(TOKEN_KEY, token);
-  threadList.replaceChildren();
+  threads.show([]);
   selectThread(undefined);
   start(token);
 });
+handleCopyClicks(messageList);
 
 // A link followed while the page is open is taken like one that opens it.
 addEventListener("hashchange", () => {
@@ -261,7 +401,7 @@ async function takeLinkedToken(params: URLSearchParams): Promise<void> {
   params.delete("token");
   setHash(params);
   const stored = localStorage.getItem(TOKEN_KEY);
-  if (replacesSilently(stored, linked) || (await confirmSwitch(switchDialog, subjectOf(stored!), subjectOf(linked)))) {
+  if (replacesSilently(stored, linked) || (await confirmSwitch(dialog, subjectOf(stored!), subjectOf(linked)))) {
     localStorage.setItem(TOKEN_KEY, linked);
     return;
   }

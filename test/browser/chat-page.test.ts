@@ -1,6 +1,7 @@
 // The chat page at `/` in a real Chromium (Debian's, driven by playwright-core): streamed answers,
-// stop, approvals, a reload mid-stream, model output that must stay text, a link that would switch
-// accounts, and all of it under the page's Content-Security-Policy.
+// stop, approvals, a reload mid-stream, Markdown that must stay inert, thread management, runs started
+// elsewhere shown live, a phone-sized dark page, a link that would switch accounts, and all of it under
+// the page's Content-Security-Policy.
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
@@ -85,7 +86,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await sendMessage("Say something long");
     // Part of the answer shows before the run completes.
     await page.waitForFunction(() => {
-      const text = document.querySelector("li.message.assistant .text")?.textContent ?? "";
+      const text = document.querySelector("li.message.assistant > .text")?.textContent ?? "";
       return text.length > 0 && document.querySelector("li.message.assistant")?.getAttribute("data-status") !== "completed";
     });
     await waitForStatus("completed");
@@ -96,7 +97,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await reasoning.getAttribute("open")).toBeNull();
     expect(await reasoning.locator(".text").textContent()).toBe("Thinking it over.");
     // The new thread is listed and current.
-    await page.locator('nav button[aria-current="true"]').filter({ hasText: "Say something long" }).waitFor();
+    await page.locator('nav button.open[aria-current="true"]').filter({ hasText: "Say something long" }).waitFor();
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, "chat-page.png"), fullPage: true });
     expect(existsSync(join(OUTPUT, "chat-page.png"))).toBe(true);
@@ -114,13 +115,165 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await page.locator("#messages script, #messages img, #messages b").count()).toBe(0);
   });
 
+  test("Markdown answers and reasoning are rendered, inert and labelled; usage shows; the page fits a dark phone screen", async () => {
+    const answer = [
+      "# Packing list",
+      "",
+      "Take **sunscreen** and read [the guide](https://example.com/guide).",
+      "Never [click me](javascript:window.__pwned=3) or [this](data:text/html,hi) or ![pixel](https://example.com/p.png).",
+      "",
+      '<img src=x onerror="window.__pwned=4"> and <svg onload="window.__pwned=5"></svg> and <a href="javascript:window.__pwned=6">raw link</a>',
+      "",
+      "| item | count |",
+      "| --- | --- |",
+      "| socks | 3 |",
+      "",
+      "- first",
+      "- second",
+      "",
+      "```ts",
+      'const tag = "<script>window.__pwned = 7</script>";',
+      "```",
+    ].join("\n");
+    harness.fake.enqueue(textResponse(answer, { chunkSize: 9, delayMs: 5, reasoning: "Think about **weather** first." }));
+    await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+    await openPage();
+    await sendMessage("What should I pack?");
+    await waitForStatus("completed");
+    const text = assistant().locator(":scope > .text");
+    expect(await text.getAttribute("aria-live")).toBe("polite");
+    expect(await text.getAttribute("aria-busy")).toBe("false");
+    expect(await text.getByRole("heading", { name: "Packing list" }).count()).toBe(1);
+    expect(await text.locator("strong").textContent()).toBe("sunscreen");
+    expect(await text.getByRole("cell", { name: "socks" }).count()).toBe(1);
+    expect(await text.getByRole("listitem").allTextContents()).toEqual(["first", "second"]);
+    // Links: only http(s) ones stay links, opening a new tab without an opener or referrer.
+    const links = text.getByRole("link");
+    expect(await links.evaluateAll((anchors) => anchors.map((a) => [a.textContent, a.getAttribute("href"), a.getAttribute("target"), a.getAttribute("rel")]))).toEqual([
+      ["the guide", "https://example.com/guide", "_blank", "noopener noreferrer"],
+      ["pixel", "https://example.com/p.png", "_blank", "noopener noreferrer"],
+    ]);
+    expect(await text.textContent()).toContain("Never click me or this or pixel.");
+    expect(await text.textContent()).toContain(`<img src=x onerror="window.__pwned=4"> and <svg onload="window.__pwned=5"></svg>`);
+    expect(await page.locator("#messages script, #messages img, #messages svg, #messages iframe, #messages [onerror], #messages [onload]").count()).toBe(0);
+    expect(await page.locator('#messages a[href^="javascript"], #messages a[href^="data"]').count()).toBe(0);
+    // The code block: its language, a copy button that copies the code as text.
+    const code = text.locator("figure.code");
+    expect(await code.locator("figcaption .language").textContent()).toBe("ts");
+    expect(await code.locator("pre").textContent()).toBe('const tag = "<script>window.__pwned = 7</script>";');
+    await code.getByRole("button", { name: "Copy ts code" }).click();
+    await code.getByRole("button", { name: "Copy ts code" }).filter({ hasText: "Copied" }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('const tag = "<script>window.__pwned = 7</script>";');
+    expect(await assistant().locator("details.reasoning strong").textContent()).toBe("weather");
+    expect(await assistant().locator(".usage").textContent()).toBe("10 prompt · 5 completion tokens");
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, "chat-page-markdown.png"), fullPage: true });
+
+    // The same thread on a 390-pixel phone in the dark scheme: nothing wider than the screen.
+    const threadId = new URLSearchParams(new URL(page.url()).hash.slice(1)).get("thread");
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: "dark", isMobile: true, hasTouch: true });
+    try {
+      const small = await phone.newPage();
+      small.on("pageerror", (error) => problems.push(`phone page error: ${error.message}`));
+      await small.goto(`${harness.server.httpUrl}/#token=${token}&thread=${threadId}`);
+      await small.locator('li.message.assistant[data-status="completed"] figure.code').waitFor();
+      expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+      const background = await small.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      const [red, green, blue] = background.match(/\d+/g)!.map(Number);
+      expect(red! + green! + blue!).toBeLessThan(150);
+      await small.screenshot({ path: join(OUTPUT, "chat-page-phone-dark.png"), fullPage: true });
+      console.log(`screenshots: ${join(OUTPUT, "chat-page-markdown.png")}, ${join(OUTPUT, "chat-page-phone-dark.png")}`);
+    } finally {
+      await phone.close();
+    }
+  });
+
+  test("threads: runs started elsewhere appear live; rename, regenerate, Escape stops and Retry answers again, delete asks first", async () => {
+    const rest = (method: string, path: string, body?: unknown) =>
+      fetch(`${harness.server.httpUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const threadsNav = page.getByRole("navigation", { name: "Threads" });
+    await openPage();
+    // A thread created over REST shows up in the list by itself.
+    const created = (await (await rest("POST", "/threads", { title: "Planned over REST" })).json()) as { id: string };
+    await threadsNav.getByRole("button", { name: "Planned over REST", exact: true }).click();
+    // A run started over REST on the open thread streams into the page.
+    harness.fake.enqueue(textResponse(Array.from({ length: 60 }, (_, index) => `r${index}`).join(" "), { chunkSize: 4, delayMs: 15 }));
+    expect((await rest("POST", `/threads/${created.id}/messages`, { content: "Asked from another device" })).status).toBe(202);
+    await page.locator("li.message.user").filter({ hasText: "Asked from another device" }).waitFor();
+    await waitForStatus("streaming");
+    await waitForStatus("completed");
+    expect(await page.locator("li.message.assistant").count()).toBe(1);
+    // A thread started through the AI SDK transport appears in the list.
+    harness.fake.enqueue(textResponse("Hello from the SDK."));
+    const sdk = await fetch(`${harness.server.httpUrl}/ai-sdk/chat`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ id: crypto.randomUUID(), trigger: "submit-message", messages: [{ id: "m1", role: "user", parts: [{ type: "text", text: "Started in an AI SDK app" }] }] }),
+    });
+    await sdk.text();
+    await threadsNav.getByRole("button", { name: "Started in an AI SDK app", exact: true }).waitFor();
+
+    // Rename in place: Enter saves.
+    await threadsNav.getByRole("button", { name: "Rename Planned over REST" }).click();
+    await threadsNav.getByRole("textbox", { name: "Thread title" }).fill("Renamed plans");
+    await threadsNav.getByRole("textbox", { name: "Thread title" }).press("Enter");
+    await threadsNav.getByRole("button", { name: "Renamed plans", exact: true }).waitFor();
+
+    // Regenerate replaces the last answer.
+    harness.fake.enqueue(textResponse("A fresh answer."));
+    await page.getByRole("button", { name: "Regenerate" }).click();
+    await page.locator("li.message.assistant").filter({ hasText: "A fresh answer." }).waitFor();
+    await waitForStatus("completed");
+    expect(await page.locator("li.message.assistant").count()).toBe(1);
+
+    // Keyboard: Shift+Enter is a new line, Enter sends, Escape stops; then Retry answers again.
+    harness.fake.enqueue(textResponse("slow ".repeat(400), { chunkSize: 5, delayMs: 20 }));
+    const box = page.getByRole("textbox", { name: "Message" });
+    await box.fill("line one");
+    await box.press("Shift+Enter");
+    await box.pressSequentially("line two");
+    await box.press("Enter");
+    expect(await page.locator("li.message.user .text").last().textContent()).toBe("line one\nline two");
+    await page.waitForFunction(() => (document.querySelector("li.message.assistant:last-child > .text")?.textContent ?? "").length > 10);
+    await page.keyboard.press("Escape");
+    await waitForStatus("cancelled");
+    harness.fake.enqueue(textResponse("Answered on retry."));
+    await page.getByRole("button", { name: "Retry" }).click();
+    await page.locator("li.message.assistant").filter({ hasText: "Answered on retry." }).waitFor();
+    expect(await page.locator("li.message.assistant").count()).toBe(2);
+    // Focus is visible on a control reached by keyboard.
+    await page.getByRole("button", { name: "Regenerate" }).focus();
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe("none");
+    mkdirSync(OUTPUT, { recursive: true });
+    await page.screenshot({ path: join(OUTPUT, "chat-page-threads.png"), fullPage: true });
+
+    // Delete asks first; Cancel keeps the thread, Delete removes it and clears the conversation.
+    const dialog = page.getByRole("dialog", { name: "Delete thread?" });
+    await threadsNav.getByRole("button", { name: "Delete Renamed plans" }).click();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect(await threadsNav.getByRole("button", { name: "Renamed plans", exact: true }).count()).toBe(1);
+    await threadsNav.getByRole("button", { name: "Delete Renamed plans" }).click();
+    expect(await dialog.textContent()).toContain("“Renamed plans” and all its messages will be deleted.");
+    await dialog.getByRole("button", { name: "Delete" }).click();
+    await threadsNav.getByRole("button", { name: "Renamed plans", exact: true }).waitFor({ state: "detached" });
+    expect(await page.locator("li.message").count()).toBe(0);
+    expect((await rest("GET", `/threads/${created.id}/messages`)).status).toBe(404);
+  }, 90_000);
+
   test("Stop ends a run cancelled with its partial text, and the model request is aborted", async () => {
     const words = Array.from({ length: 400 }, (_, index) => `w${index}`).join(" ");
     harness.fake.enqueue(textResponse(words, { chunkSize: 4, delayMs: 20 }));
     await openPage();
     const requestsBefore = harness.fake.requests.length;
     await sendMessage("Talk for a long time");
-    await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 20);
+    await page.waitForFunction(() => (document.querySelector("li.message.assistant > .text")?.textContent ?? "").length > 20);
     await page.getByRole("button", { name: "Stop" }).click();
     await waitForStatus("cancelled");
     const partial = (await assistant().locator(":scope > .text").textContent()) ?? "";
@@ -188,7 +341,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     harness.fake.enqueue(textResponse(answer, { chunkSize: 5, delayMs: 20 }));
     await openPage();
     await sendMessage("Stream, and I will reload");
-    await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 40);
+    await page.waitForFunction(() => (document.querySelector("li.message.assistant > .text")?.textContent ?? "").length > 40);
     await page.reload();
     await connected();
     // Still streaming after the reload, so the page resumed a live run rather than reading a finished one.
@@ -206,7 +359,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
       harness.fake.enqueue(textResponse(answer, { chunkSize: 5, delayMs: 20 }));
       await openPage(`http://localhost:${proxy.port}`);
       await sendMessage("Stream through a network drop");
-      await page.waitForFunction(() => (document.querySelector("li.message.assistant .text")?.textContent ?? "").length > 30);
+      await page.waitForFunction(() => (document.querySelector("li.message.assistant > .text")?.textContent ?? "").length > 30);
       // The link drops and stays down until the page has tried again: it says so, then comes back by itself.
       proxy.refuse(true);
       proxy.cut();
@@ -240,7 +393,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     });
 
     const dialog = () => page.getByRole("dialog", { name: "Switch account?" });
-    const threadButton = (title: string) => page.getByRole("navigation", { name: "Threads" }).getByRole("button", { name: title });
+    const threadButton = (title: string) => page.getByRole("navigation", { name: "Threads" }).getByRole("button", { name: title, exact: true });
     const storedToken = () => page.evaluate(() => localStorage.getItem("agentwire.token"));
 
     /** Signs the page in as alice through her link, then leaves it, as a user would between two links. */
