@@ -105,13 +105,14 @@ export function handleCopyClicks(root: HTMLElement): void {
 // Blocks kept open at the end of a streaming text: a block is only known to be complete once the next
 // one has started, and a list or a paragraph may still take in the one after it.
 const OPEN_BLOCKS = 2;
+// A reference-style link definition (`[id]: url`): it may give a meaning to links in blocks kept before it.
+const LINK_DEFINITION = /^ {0,3}\[[^\]]+\]:/m;
 
 /**
  * A Markdown text that grows at its end, as an answer streams. The blocks that can no longer change
  * are rendered once and kept; each update lexes and renders only the blocks after them, so the cost of
- * an update depends on the length of the last blocks, not of the whole answer. `finish` renders the
- * whole text once more, so what stays on screen is exactly the text parsed as a whole (reference links
- * defined late, lists split by the cut).
+ * an update depends on the length of the last blocks, not of the whole answer. Kept blocks go in
+ * groups the browser may skip laying out and painting while they are off screen.
  */
 export class MarkdownStream {
   readonly element: HTMLDivElement;
@@ -126,46 +127,45 @@ export class MarkdownStream {
   constructor(className: string) {
     this.element = document.createElement("div");
     this.element.className = className;
-    this.done.className = "markdown-done";
-    this.open.className = "markdown-open";
     this.element.append(this.done, this.open);
   }
 
-  /** Shows `text`: at the next frame while it streams; at once, parsed whole, when `final`. */
+  /** Shows `text`: at the next frame while it streams; at once, with its last blocks closed, when `final`. */
   update(text: string, final: boolean): void {
     if (text === this.text && final === this.finished) return;
     const grows = !this.finished && text.startsWith(this.text);
     this.text = text;
-    if (!grows) this.kept = 0;
+    if (!grows || (final && LINK_DEFINITION.test(text))) this.restart();
+    this.finished = final;
     if (final) {
       cancelAnimationFrame(this.scheduled);
-      this.scheduled = 0;
-      this.finished = true;
-      this.kept = 0;
-      this.element.replaceChildren(renderMarkdown(text));
-      return;
+      this.render(true);
+    } else if (this.scheduled === 0) {
+      this.scheduled = requestAnimationFrame(() => this.render(false));
     }
-    if (this.finished || !grows) {
-      this.finished = false;
-      this.done.replaceChildren();
-      this.open.replaceChildren();
-      this.element.replaceChildren(this.done, this.open);
-    }
-    if (this.scheduled === 0) this.scheduled = requestAnimationFrame(() => this.render());
   }
 
-  private render(): void {
+  /** Renders the whole text again from its start (it changed, or a late definition may change early blocks). */
+  private restart(): void {
+    this.kept = 0;
+    this.done.replaceChildren();
+    this.open.replaceChildren();
+  }
+
+  private render(final: boolean): void {
     this.scheduled = 0;
-    if (this.finished) return;
     const rest = this.text.slice(this.kept);
     const tokens = marked.lexer(rest);
     let split = tokens.length;
-    for (let openBlocks = 0; split > 0 && openBlocks < OPEN_BLOCKS; ) if (tokens[--split]!.type !== "space") openBlocks++;
+    for (let openBlocks = 0; !final && split > 0 && openBlocks < OPEN_BLOCKS; ) if (tokens[--split]!.type !== "space") openBlocks++;
     const complete = tokens.slice(0, split);
     const length = complete.reduce((sum, token) => sum + token.raw.length, 0);
     // The lexer normalises line ends; where its tokens do not spell the text exactly, nothing is kept.
-    if (length > 0 && complete.map((token) => token.raw).join("") === rest.slice(0, length)) {
-      this.done.append(fragmentOf(complete));
+    if (!final && length > 0 && complete.map((token) => token.raw).join("") === rest.slice(0, length)) {
+      const group = document.createElement("div");
+      group.className = "blocks";
+      group.append(fragmentOf(complete));
+      this.done.append(group);
       this.kept += length;
       this.open.replaceChildren(fragmentOf(tokens.slice(split)));
     } else {
