@@ -256,9 +256,22 @@ function drawActions(): void {
   if (idle) button(last.element.actions, label, () => void starts(regenerate));
 }
 
-/** Keeps the end of the conversation in view while the reader is there, after the frame's rendering. */
+let scrollScheduled = false;
+
+/**
+ * Keeps the end of the conversation in view while the reader is there. Done at the start of the frame
+ * after the change, before that frame's rendering changes the page again: the layout is then the one
+ * the browser already made, and reading the height does not force another.
+ */
 function scrollToEnd(): void {
-  if (stickToEnd) requestAnimationFrame(() => (messageList.scrollTop = messageList.scrollHeight));
+  if (!stickToEnd || scrollScheduled) return;
+  scrollScheduled = true;
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      scrollScheduled = false;
+      messageList.scrollTop = messageList.scrollHeight;
+    }),
+  );
 }
 
 messageList.addEventListener("scroll", () => {

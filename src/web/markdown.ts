@@ -107,6 +107,8 @@ export function handleCopyClicks(root: HTMLElement): void {
 const OPEN_BLOCKS = 2;
 // A reference-style link definition (`[id]: url`): it may give a meaning to links in blocks kept before it.
 const LINK_DEFINITION = /^ {0,3}\[[^\]]+\]:/m;
+// Characters of kept blocks per group that the browser may skip while off screen.
+const GROUP_CHARS = 4000;
 
 /**
  * A Markdown text that grows at its end, as an answer streams. The blocks that can no longer change
@@ -121,6 +123,8 @@ export class MarkdownStream {
   private text = "";
   /** How much of `text` the kept blocks cover. */
   private kept = 0;
+  /** How much of it the last group of kept blocks holds. */
+  private groupLength = 0;
   private scheduled = 0;
   private finished = false;
 
@@ -162,10 +166,15 @@ export class MarkdownStream {
     const length = complete.reduce((sum, token) => sum + token.raw.length, 0);
     // The lexer normalises line ends; where its tokens do not spell the text exactly, nothing is kept.
     if (!final && length > 0 && complete.map((token) => token.raw).join("") === rest.slice(0, length)) {
-      const group = document.createElement("div");
-      group.className = "blocks";
+      // Few groups, each of a good size: the browser watches every one for coming into view.
+      let group = this.done.lastElementChild;
+      if (!group || this.groupLength > GROUP_CHARS) {
+        group = this.done.appendChild(document.createElement("div"));
+        group.className = "blocks";
+        this.groupLength = 0;
+      }
       group.append(fragmentOf(complete));
-      this.done.append(group);
+      this.groupLength += length;
       this.kept += length;
       this.open.replaceChildren(fragmentOf(tokens.slice(split)));
     } else {

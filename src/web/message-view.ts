@@ -153,12 +153,12 @@ export class MessageItem {
     this.reasoningText.update(model.reasoning, !active);
     this.drawTools(model, actions);
     this.answer.update(model.text, !active);
-    this.answer.element.setAttribute("aria-busy", String(active));
+    // Written only when changed: a write, even of the same value, would make the browser lay the message out again.
+    if (this.answer.element.getAttribute("aria-busy") !== String(active)) this.answer.element.setAttribute("aria-busy", String(active));
     this.drawSources(model.sources);
-    this.status.textContent = model.error ?? STATUS_LABELS[model.status] ?? model.status;
+    setText(this.status, model.error ?? STATUS_LABELS[model.status] ?? model.status);
     const usage = model.usage;
-    this.usage.hidden = usage === undefined;
-    if (usage) this.usage.textContent = `${usage.prompt_tokens} prompt · ${usage.completion_tokens} completion tokens`;
+    setText(this.usage, usage ? `${usage.prompt_tokens} prompt · ${usage.completion_tokens} completion tokens` : "");
   }
 
   private drawTools(model: MessageModel, actions: MessageActions | undefined): void {
@@ -177,6 +177,10 @@ export class MessageItem {
     this.sources.replaceChildren();
     for (const source of sources) renderSource(append(this.sources, "li"), source);
   }
+}
+
+function setText(element: HTMLElement, text: string): void {
+  if (element.textContent !== text) element.textContent = text;
 }
 
 function renderTool(card: HTMLElement, tool: ToolState, actions: MessageActions | undefined): void {
