@@ -251,6 +251,17 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await page.keyboard.press("Shift+Tab");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe("none");
+    // Every control has a name.
+    const unnamed = await page.locator("button, input, textarea, summary").evaluateAll((controls) =>
+      controls
+        .filter((control) => !(control as HTMLElement).hidden)
+        .filter((control) => {
+          const labels = (control as HTMLInputElement).labels;
+          return !(control.getAttribute("aria-label") || control.textContent?.trim() || (labels && labels.length > 0));
+        })
+        .map((control) => control.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, "chat-page-threads.png"), fullPage: true });
 
