@@ -169,6 +169,14 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, "chat-page-markdown.png"), fullPage: true });
+    const darkness = async (target: Page) => {
+      const [red, green, blue] = (await target.evaluate(() => getComputedStyle(document.body).backgroundColor)).match(/\d+/g)!.map(Number);
+      return red! + green! + blue!;
+    };
+    expect(await darkness(page)).toBeGreaterThan(600);
+    await page.emulateMedia({ colorScheme: "dark" });
+    expect(await darkness(page)).toBeLessThan(150);
+    await page.screenshot({ path: join(OUTPUT, "chat-page-markdown-dark.png"), fullPage: true });
 
     // The same thread on a 390-pixel phone in the dark scheme: nothing wider than the screen.
     const threadId = new URLSearchParams(new URL(page.url()).hash.slice(1)).get("thread");
@@ -179,11 +187,9 @@ describe.skipIf(!available)("chat page in Chromium", () => {
       await small.goto(`${harness.server.httpUrl}/#token=${token}&thread=${threadId}`);
       await small.locator('li.message.assistant[data-status="completed"] figure.code').waitFor();
       expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-      const background = await small.evaluate(() => getComputedStyle(document.body).backgroundColor);
-      const [red, green, blue] = background.match(/\d+/g)!.map(Number);
-      expect(red! + green! + blue!).toBeLessThan(150);
+      expect(await darkness(small)).toBeLessThan(150);
       await small.screenshot({ path: join(OUTPUT, "chat-page-phone-dark.png"), fullPage: true });
-      console.log(`screenshots: ${join(OUTPUT, "chat-page-markdown.png")}, ${join(OUTPUT, "chat-page-phone-dark.png")}`);
+      console.log(`screenshots: chat-page-markdown.png, chat-page-markdown-dark.png, chat-page-phone-dark.png in ${OUTPUT}`);
     } finally {
       await phone.close();
     }
