@@ -2,7 +2,7 @@
 // run's events exactly once; the page turns threads and run events into DOM, and follows its user's
 // notices (docs/protocol.md section 6.5) to show what other tabs, devices and APIs do.
 
-import { AgentwireClient, userNoticeChannel, type ClientState, type MessageView, type RunHandle, type ThreadView } from "../client/index.ts";
+import { AgentwireClient, userNoticeChannel, type ApiError, type ClientState, type MessageView, type RunHandle, type ThreadView } from "../client/index.ts";
 import { ask } from "./confirm-dialog.ts";
 import { confirmSwitch, replacesSilently, subjectOf } from "./linked-token.ts";
 import { handleCopyClicks } from "./markdown.ts";
@@ -113,22 +113,24 @@ function start(token: string): void {
  * publish on that channel, so its content is only a hint of what to read again, over REST.
  */
 function onNotice(payload: Record<string, unknown>): void {
-  const changed = typeof payload.thread_id === "string" ? payload.thread_id : undefined;
+  void refreshThreads();
   const shown = threadId;
+  if (shown === undefined || payload.thread_id !== shown) return;
   const mine = generation;
-  void refreshThreads().then(() => {
-    if (shown === undefined || changed !== shown || mine !== generation) return;
-    if (!threads.has(shown)) {
+  if (payload.type === "thread_deleted") {
+    // Gone only if the server says so: the list holds the most recent threads, not every one.
+    client?.threads.messages(shown).catch((error: ApiError) => {
+      if (error.status !== 404 || mine !== generation) return;
       selectThread(undefined);
       say("That thread was deleted.");
-    } else if (payload.type === "run_started" && typeof payload.message_id === "string") {
-      const messageId = payload.message_id;
-      // A run this page started itself is followed once its start resolves.
-      void starting.then(() => {
-        if (mine === generation && !views.has(messageId)) void syncThread();
-      });
-    }
-  });
+    });
+  } else if (payload.type === "run_started" && typeof payload.message_id === "string") {
+    const messageId = payload.message_id;
+    // A run this page started itself is followed once its start resolves.
+    void starting.then(() => {
+      if (mine === generation && !views.has(messageId)) void syncThread();
+    });
+  }
 }
 
 let listRead: Promise<void> | undefined;

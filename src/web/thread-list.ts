@@ -23,10 +23,6 @@ export class ThreadList {
     private readonly actions: ThreadListActions,
   ) {}
 
-  has(threadId: string): boolean {
-    return this.threads.some((thread) => thread.id === threadId);
-  }
-
   show(threads: ThreadView[]): void {
     this.threads = threads;
     this.list.replaceChildren(...threads.map((thread) => this.row(thread)));

@@ -282,6 +282,14 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await threadsNav.getByRole("button", { name: "Renamed plans", exact: true }).waitFor({ state: "detached" });
     expect(await page.locator("li.message").count()).toBe(0);
     expect((await rest("GET", `/threads/${created.id}/messages`)).status).toBe(404);
+
+    // Deleted on another device while open here: the page lets go of it.
+    const elsewhere = (await (await rest("POST", "/threads", { title: "Short-lived" })).json()) as { id: string };
+    await threadsNav.getByRole("button", { name: "Short-lived", exact: true }).click();
+    expect((await rest("DELETE", `/threads/${elsewhere.id}`)).status).toBe(204);
+    await page.getByRole("alert").filter({ hasText: "That thread was deleted." }).waitFor();
+    await threadsNav.getByRole("button", { name: "Short-lived", exact: true }).waitFor({ state: "detached" });
+    expect(page.url()).not.toContain(elsewhere.id);
   }, 90_000);
 
   test("Stop ends a run cancelled with its partial text, and the model request is aborted", async () => {
