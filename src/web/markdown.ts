@@ -95,9 +95,15 @@ export function handleCopyClicks(root: HTMLElement): void {
     const button = (event.target as Element).closest?.("button.copy-code");
     const code = button?.closest("figure.code")?.querySelector("pre");
     if (!button || !code) return;
-    navigator.clipboard.writeText(code.textContent ?? "").then(
+    // Without a secure context (plain http on another host than localhost) there is no clipboard API:
+    // the code is selected for the reader to copy.
+    const copied = navigator.clipboard?.writeText(code.textContent ?? "") ?? Promise.reject(new Error("no clipboard"));
+    copied.then(
       () => (button.textContent = "Copied"),
-      () => (button.textContent = "Copy failed"),
+      () => {
+        getSelection()?.selectAllChildren(code);
+        button.textContent = "Selected: press Ctrl+C";
+      },
     );
   });
 }

@@ -15,17 +15,24 @@ export const titleOf = (thread: ThreadView) => thread.title || "Untitled";
 export class ThreadList {
   private current: string | undefined;
   private threads: ThreadView[] = [];
-  // The thread being renamed: a redraw while the user types keeps the form.
-  private renaming: string | undefined;
+  // The thread being renamed and its form: a redraw while the user types keeps the form as it is.
+  private renaming: { threadId: string; form: HTMLFormElement } | undefined;
 
   constructor(
     private readonly list: HTMLUListElement,
     private readonly actions: ThreadListActions,
   ) {}
 
+  /** Draws the list again; the control that had the focus (a notice may redraw at any time) keeps it. */
   show(threads: ThreadView[]): void {
     this.threads = threads;
+    const focused = document.activeElement;
+    const item = focused?.closest<HTMLLIElement>("li[data-thread-id]");
+    const place = item && this.list.contains(item) ? { threadId: item.dataset.threadId, index: controls(item).indexOf(focused as HTMLElement) } : undefined;
     this.list.replaceChildren(...threads.map((thread) => this.row(thread)));
+    if (!place) return;
+    const again = [...this.list.children].find((row) => (row as HTMLElement).dataset.threadId === place.threadId);
+    if (again) controls(again)[place.index]?.focus();
   }
 
   markCurrent(threadId: string | undefined): void {
@@ -40,8 +47,8 @@ export class ThreadList {
   private row(thread: ThreadView): HTMLLIElement {
     const item = document.createElement("li");
     item.dataset.threadId = thread.id;
-    if (thread.id === this.renaming) {
-      item.append(this.renameForm(thread));
+    if (thread.id === this.renaming?.threadId) {
+      item.append(this.renaming.form);
       return item;
     }
     const title = titleOf(thread);
@@ -55,7 +62,7 @@ export class ThreadList {
   }
 
   private startRename(thread: ThreadView): void {
-    this.renaming = thread.id;
+    this.renaming = { threadId: thread.id, form: this.renameForm(thread) };
     this.show(this.threads);
     this.list.querySelector<HTMLInputElement>("input[name=title]")?.select();
   }
@@ -68,28 +75,34 @@ export class ThreadList {
     input.value = thread.title;
     input.maxLength = 200;
     input.setAttribute("aria-label", "Thread title");
-    const done = (focus: boolean) => {
+    // Back to the thread's own button, focused.
+    const done = () => {
       this.renaming = undefined;
       this.show(this.threads);
-      if (focus) this.list.querySelector<HTMLButtonElement>(`li[data-thread-id="${CSS.escape(thread.id)}"] button.open`)?.focus();
+      this.list.querySelector<HTMLButtonElement>(`li[data-thread-id="${CSS.escape(thread.id)}"] button.open`)?.focus();
     };
     input.addEventListener("keydown", (event) => {
       if (event.key !== "Escape") return;
       // Escape here cancels the rename; it must not also stop a run.
       event.stopPropagation();
-      done(true);
+      done();
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const title = input.value.trim();
-      void this.actions.rename(thread.id, title).then(() => done(true));
+      void this.actions.rename(thread.id, title).then(done);
     });
     form.append(input);
     const save = document.createElement("button");
     save.type = "submit";
     save.textContent = "Save";
     form.append(save);
-    button(form, "Cancel", () => done(true));
+    button(form, "Cancel", done);
     return form;
   }
+}
+
+/** The controls of a row, in order. */
+function controls(row: Element): HTMLElement[] {
+  return [...row.querySelectorAll<HTMLElement>("button, input")];
 }

@@ -226,8 +226,14 @@ describe.skipIf(!available)("chat page in Chromium", () => {
 
     // Rename in place: Enter saves.
     await threadsNav.getByRole("button", { name: "Rename Planned over REST" }).click();
-    await threadsNav.getByRole("textbox", { name: "Thread title" }).fill("Renamed plans");
-    await threadsNav.getByRole("textbox", { name: "Thread title" }).press("Enter");
+    const titleBox = threadsNav.getByRole("textbox", { name: "Thread title" });
+    await titleBox.fill("Renamed plans");
+    // A thread arriving meanwhile redraws the list; what is typed, and the focus, stay.
+    await rest("POST", "/threads", { title: "Arrives while typing" });
+    await threadsNav.getByRole("button", { name: "Arrives while typing", exact: true }).waitFor();
+    expect(await titleBox.inputValue()).toBe("Renamed plans");
+    expect(await titleBox.evaluate((input) => input === document.activeElement)).toBe(true);
+    await page.keyboard.press("Enter");
     await threadsNav.getByRole("button", { name: "Renamed plans", exact: true }).waitFor();
 
     // Regenerate replaces the last answer.
