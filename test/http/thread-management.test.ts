@@ -1,5 +1,6 @@
 // Renaming and regenerating over REST, and the notices a user's other clients get on
-// `user:<sub>:notifications` whichever entry point changed a thread (docs/protocol.md sections 6.5, 7.3).
+// `user:<sub>:notifications` whichever entry point changed a thread: REST, the socket, the AI SDK
+// transport and AG-UI (docs/protocol.md sections 6.5, 7.3).
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { textResponse } from "../helpers/fake-openai.ts";
@@ -74,6 +75,18 @@ test("rename: 200 with the thread, listed under the new title; 404 for others, 4
   await response.text();
   await notice(watcher, "thread_created", chatId);
   await notice(watcher, "run_started", chatId);
+
+  // AG-UI, naming a new thread.
+  harness.fake.enqueue(textResponse("From AG-UI."));
+  const agUiThread = crypto.randomUUID();
+  const agUi = await fetch(`${harness.server.httpUrl}/ag-ui`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${await harness.server.token({ sub: "rita" })}`, "content-type": "application/json" },
+    body: JSON.stringify({ threadId: agUiThread, runId: "r1", messages: [{ id: "m1", role: "user", content: "AG-UI here" }], tools: [], context: [], state: {}, forwardedProps: {} }),
+  });
+  await agUi.text();
+  await notice(watcher, "thread_created", agUiThread);
+  await notice(watcher, "run_started", agUiThread);
 
   expect((await api("DELETE", `/threads/${created.id}`, "rita")).status).toBe(204);
   await notice(watcher, "thread_deleted", created.id);
