@@ -5,7 +5,10 @@ import { runCluster } from "./cluster.ts";
 import { clusterReport } from "./cluster-report.ts";
 import { runFanout } from "./fanout.ts";
 import { fanoutReport } from "./fanout-report.ts";
+import { runMcp } from "./mcp.ts";
+import { mcpReport } from "./mcp-report.ts";
 import { memoryReport, runMemory } from "./memory.ts";
+import { presenceReport, runPresence } from "./presence.ts";
 import { runRecovery } from "./recovery.ts";
 import { recoveryReport } from "./recovery-report.ts";
 import { runRuns } from "./runs.ts";
@@ -24,6 +27,8 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   cluster: async (options) => clusterReport(await runCluster(options.cluster)),
   recovery: async (options) => recoveryReport(await runRecovery(options.recovery)),
   sse: async (options) => sseReport(await runSse(options.sse)),
+  presence: async (options) => presenceReport(await runPresence(options.presence)),
+  mcp: async (options) => mcpReport(await runMcp(options.mcp)),
 };
 
 let aborting: Promise<never> | undefined;

@@ -4,16 +4,18 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ClusterOptions } from "./cluster.ts";
 import type { FanoutOptions } from "./fanout.ts";
+import type { McpOptions } from "./mcp.ts";
 import type { MemoryOptions } from "./memory.ts";
+import type { PresenceOptions } from "./presence.ts";
 import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recovery.ts";
 import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 import type { SseOptions } from "./sse.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "presence", "mcp"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What runs without --scenarios: sse (about 3 minutes more) only when asked for. */
-const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
+const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery", "presence", "mcp"];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -23,6 +25,8 @@ export interface BenchOptions {
   cluster: ClusterOptions;
   recovery: RecoveryOptions;
   sse: SseOptions;
+  presence: PresenceOptions;
+  mcp: McpOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -31,7 +35,7 @@ export interface BenchOptions {
 
 export const usage = `usage: bun run bench [-- flags]
 
-  --scenarios fanout,memory,runs,cluster,recovery                     (BENCH_SCENARIOS)
+  --scenarios fanout,memory,runs,cluster,recovery,presence,mcp        (BENCH_SCENARIOS)
                               which scenarios to run, in order
                               (cluster and recovery need Redis and
                               PostgreSQL, see --redis-url; sse runs
@@ -87,6 +91,11 @@ export const usage = `usage: bun run bench [-- flags]
                               each with 2 passes of each transport
   --sse-loadgens 2            sse: load-generator processes holding   (BENCH_SSE_LOADGENS)
                               the readers
+  --presence-clients 100000   presence: present clients, in process   (BENCH_PRESENCE_CLIENTS)
+  --mcp-calls 2000            mcp: measured calls of each tool per    (BENCH_MCP_CALLS)
+                              round (the MCP tools of this checkout,
+                              whatever --agentwire-root says)
+  --mcp-rounds 3              mcp: rounds                             (BENCH_MCP_ROUNDS)
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -132,6 +141,9 @@ const flags = {
   "sse-readers": { type: "string" },
   "sse-rounds": { type: "string" },
   "sse-loadgens": { type: "string" },
+  "presence-clients": { type: "string" },
+  "mcp-calls": { type: "string" },
+  "mcp-rounds": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -201,6 +213,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     agentwireRoot: resolve(get("agentwire-root", ROOT)),
     timeoutMs: positiveInteger("timeout-s", get("timeout-s", "420")) * 1000,
     fanout,
+    presence: { clients: positiveInteger("presence-clients", get("presence-clients", "100000"), 2_000_000), rounds: 3 },
     memory: {
       connections: positiveInteger("connections", get("connections", "3000"), 15_000),
       rounds: positiveInteger("memory-rounds", get("memory-rounds", "3")),
@@ -239,6 +252,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       services,
     },
     sse: sseOptions(get, fanout, settleMs, connectBatch),
+    mcp: {
+      calls: positiveInteger("mcp-calls", get("mcp-calls", "2000"), 1_000_000),
+      rounds: positiveInteger("mcp-rounds", get("mcp-rounds", "3"), 100),
+    },
   };
 }
 

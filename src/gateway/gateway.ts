@@ -1,7 +1,7 @@
 // The node's connection hub: connections of every transport, local channel membership, recovery-safe
-// subscribe and fan-out (docs/protocol.md sections 4 and 10).
+// subscribe and fan-out (docs/protocol.md sections 4 and 10); presence through its hub (section 14).
 
-import type { ThreadOwnerLookup } from "../auth/principal.ts";
+import type { ThreadAccessLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker, Publication } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
@@ -21,6 +21,8 @@ import type { Connection, KeepAlive } from "./connection.ts";
 import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
+import { PresenceHub } from "./presence-hub.ts";
+import type { Presence } from "../broker/presence.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -46,8 +48,10 @@ export interface GatewayDeps {
   config: GatewayConfig;
   broker: Broker;
   tokens: TokenService;
-  threadOwner: ThreadOwnerLookup;
+  threadAccess: ThreadAccessLookup;
   fanout: Fanout;
+  /** Presence across nodes (docs/protocol.md section 14); every subscriber is present on its channel. */
+  presence: Presence;
   logger: Logger;
   metrics: GatewayMetrics;
   chat?: ChatHandler;
@@ -59,6 +63,8 @@ export interface SubscribeRequest {
   id?: string;
   /** `since` counts in the channel's current epoch, whatever it is: `since: 0` replays all history (SSE). */
   currentEpoch?: boolean;
+  /** Also deliver the channel's presence changes. */
+  presence?: boolean;
 }
 
 /** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
@@ -93,7 +99,8 @@ export class Gateway {
   readonly ratePolicy: RatePolicy;
   readonly publishPolicy: BytePolicy;
   readonly tokens: TokenService;
-  readonly threadOwner: ThreadOwnerLookup;
+  readonly threadAccess: ThreadAccessLookup;
+  readonly presence: PresenceHub;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   readonly chat: ChatHandler | undefined;
@@ -120,7 +127,8 @@ export class Gateway {
     this.publishPolicy = { perSecond: deps.config.publishBytesPerS, burst: deps.config.publishBurstBytes };
     this.broker = deps.broker;
     this.tokens = deps.tokens;
-    this.threadOwner = deps.threadOwner;
+    this.threadAccess = deps.threadAccess;
+    this.presence = new PresenceHub(deps.presence, deps.threadAccess, deps.logger);
     this.fanout = deps.fanout;
     this.logger = deps.logger;
     this.metrics = deps.metrics;
@@ -204,6 +212,7 @@ export class Gateway {
     entry.pending = compactAdd(entry.pending, pending);
     try {
       if (entry.listening !== "listening") await this.listen(channel, entry);
+      if (request.presence) await this.presence.prepare(channel);
       const epoch = request.currentEpoch ? (await this.broker.state(channel)).epoch : request.epoch;
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
@@ -228,6 +237,7 @@ export class Gateway {
       // final event): it was released then, and must not be made live after.
       if (connection.closed) return;
       this.addLive(channel, connection);
+      this.presence.enter(connection, channel, request.presence);
     } catch (error) {
       if (this.isPending(channel, pending)) this.unsubscribe(connection, channel);
       throw error;
@@ -239,9 +249,21 @@ export class Gateway {
     this.removePending(channel, connection);
     if (!connection.closed) connection.topics?.unsubscribe(channel);
     this.removeLive(channel, connection);
+    this.presence.exit(connection, channel);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     this.releaseInterest(channel);
+  }
+
+  /** This node's connections holding `channel`, those waiting for their ack included. */
+  subscribers(channel: string): Connection[] {
+    const entry = this.channels.get(channel);
+    if (!entry) return [];
+    const connections = new Set<Connection>();
+    compactForEach(entry.live, (connection) => connections.add(connection));
+    compactForEach(entry.direct, (connection) => connections.add(connection));
+    compactForEach(entry.pending, (pending) => connections.add(pending.connection));
+    return [...connections];
   }
 
   /** Forget a closed connection. */

@@ -1,4 +1,5 @@
-// REST beside the socket (docs/protocol.md section 7): threads and their messages, owner only.
+// REST beside the socket (docs/protocol.md section 7): threads and their messages, for their owner and the
+// members it shared them with (section 14).
 
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../agent/agent-service.ts";
@@ -7,7 +8,8 @@ import type { Broker } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
 import { ErrorCode, ProtocolError, WITHOUT_NUL, threadChannel } from "../protocol/index.ts";
 import type { MessageError, MessageView, SourceView, StoredToolCall, ThreadView, UsageView } from "../protocol/index.ts";
-import type { Message, Storage, Thread } from "../storage/storage.ts";
+import type { Message, Storage, Thread, ThreadRole } from "../storage/storage.ts";
+import { requireRole } from "../storage/thread-role.ts";
 import { requirePrincipal } from "./auth.ts";
 import { bodyMatching, jsonRequestBody, readJsonBody } from "./json-body.ts";
 
@@ -19,8 +21,10 @@ export interface ThreadRouteDeps {
   agent: AgentService;
 }
 
-export function threadView(thread: Thread): ThreadView {
-  return { id: thread.id, title: thread.title, created_at: thread.createdAt.toISOString(), updated_at: thread.updatedAt.toISOString() };
+export function threadView(thread: Thread & { role?: ThreadRole }): ThreadView {
+  const view: ThreadView = { id: thread.id, title: thread.title, created_at: thread.createdAt.toISOString(), updated_at: thread.updatedAt.toISOString() };
+  if (thread.role !== undefined) view.role = thread.role;
+  return view;
 }
 
 export function messageView(message: Message): MessageView {
@@ -55,12 +59,11 @@ const SendMessageBody = t.Object({
 export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadRouteDeps) {
   // Bodies are read by readJsonBody once the caller is known (routes say `parse: "none"`), never by Elysia before.
   const maxBytes = config.maxBodyBytes;
-  /** The caller's principal and the thread, or 404 when it does not exist or is not theirs. */
-  const ownThread = async (authorization: string | null, threadId: string) => {
+  /** The caller's principal when its role on the thread is at least `needed`: 404 for no role or no thread, 403 for too low a one. */
+  const withRole = async (authorization: string | null, threadId: string, needed: ThreadRole) => {
     const principal = await requirePrincipal(tokens, authorization);
-    const thread = await storage.getThread(threadId);
-    if (!thread || thread.ownerId !== principal.sub) throw notFound(threadId);
-    return { principal, thread };
+    requireRole(await storage.threadRole(threadId, principal.sub), needed, threadId);
+    return principal;
   };
 
   return new Elysia({ name: "thread-routes" })
@@ -68,9 +71,9 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       "/threads",
       async ({ request }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
-        return { threads: (await storage.listThreads(principal.sub)).map(threadView) };
+        return { threads: (await storage.listAccessibleThreads(principal.sub)).map(threadView) };
       },
-      { detail: { summary: "The caller's threads, newest first", ...bearer } },
+      { detail: { summary: "The caller's threads and those shared with it, each with the caller's role, newest first", ...bearer } },
     )
     .post(
       "/threads",
@@ -88,9 +91,9 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
     .get(
       "/threads/:id/messages",
       async ({ request, params }) => {
-        const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        await withRole(request.headers.get("authorization"), params.id, "viewer");
         const snapshot = await storage.threadSnapshot(params.id);
-        if (!snapshot || snapshot.thread.ownerId !== principal.sub) throw notFound(params.id);
+        if (!snapshot) throw notFound(params.id);
         const { thread, messages } = snapshot;
         const state = await broker.state(threadChannel(thread.id));
         // The stored messages reflect events up to eventSeq of eventEpoch; of any other epoch, none yet.
@@ -102,7 +105,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
     .post(
       "/threads/:id/messages",
       async ({ request, params, set }) => {
-        const { principal } = await ownThread(request.headers.get("authorization"), params.id);
+        const principal = await withRole(request.headers.get("authorization"), params.id, "editor");
         const body = bodyMatching(SendMessageBody, await readJsonBody(request, { maxBytes }));
         const accepted = await agent.startRun({ caller: { userId: principal.sub }, threadId: params.id, content: body.content, useReasoning: body.use_reasoning });
         set.status = 202;
@@ -117,7 +120,8 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
     .post(
       "/threads/:id/regenerate",
       async ({ request, params, set }) => {
-        const { principal } = await ownThread(request.headers.get("authorization"), params.id);
+        // An editor may answer again as it may send (docs/protocol.md section 14).
+        const principal = await withRole(request.headers.get("authorization"), params.id, "editor");
         const raw = await readJsonBody(request, { maxBytes, optional: true });
         const useReasoning = raw === undefined ? undefined : bodyMatching(RegenerateBody, raw).use_reasoning;
         const accepted = await agent.startRun({ caller: { userId: principal.sub }, threadId: params.id, content: "", useReasoning, regenerate: true });
@@ -137,7 +141,8 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
     .patch(
       "/threads/:id",
       async ({ request, params }) => {
-        const { principal } = await ownThread(request.headers.get("authorization"), params.id);
+        // Naming the thread is the owner's, as sharing and deleting it are.
+        const principal = await withRole(request.headers.get("authorization"), params.id, "owner");
         const { title } = bodyMatching(RenameThreadBody, await readJsonBody(request, { maxBytes }));
         await storage.updateThread(params.id, { title });
         const thread = await storage.getThread(params.id);
@@ -150,7 +155,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
     .delete(
       "/threads/:id",
       async ({ request, params, set }) => {
-        const { principal } = await ownThread(request.headers.get("authorization"), params.id);
+        const principal = await withRole(request.headers.get("authorization"), params.id, "owner");
         await agent.control.stopThread(params.id);
         await storage.deleteThread(params.id);
         agent.notices.send(principal.sub, { type: "thread_deleted", thread_id: params.id });

@@ -8,6 +8,7 @@ export * from "./decode.ts";
 export * from "./encode.ts";
 export * from "./errors.ts";
 export * from "./json-depth.ts";
+export * from "./presence.ts";
 export * from "./rest-views.ts";
 export * from "./run-events.ts";
 export * from "./schemas.ts";
