@@ -5,7 +5,7 @@
 import type { ControlBus } from "../broker/control-bus.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted, type UserNotice } from "../protocol/index.ts";
 import { ActiveRunConflictError, RunLimitError, type Message, type Storage } from "../storage/storage.ts";
 import type { Caller } from "./caller.ts";
 import { SHUTDOWN, executeRun, type ExecuteRunDeps } from "./execute-run.ts";
@@ -109,7 +109,7 @@ export class AgentService {
   constructor(private readonly deps: AgentServiceDeps) {
     const { config, storage, logger, controlBus, publish } = deps;
     this.runs = new RunRegistry(config.approvalTimeoutS * 1000);
-    this.notices = new UserNotices(publish, logger);
+    this.notices = new UserNotices(publish, storage, logger);
     this.control = new RunControl({ runs: this.runs, storage, controlBus, logger });
     this.leases = new RunLeases({
       nodeId: controlBus.nodeId,
@@ -225,12 +225,14 @@ export class AgentService {
     const useReasoning = request.useReasoning ?? true;
     const execution = clientTools.length > 0 ? { ...this.execution, tools: withClientTools(this.deps.tools, clientTools) } : this.execution;
     if (!thread) this.notices.send(ownerId, { type: "thread_created", thread_id: threadId });
-    this.notices.send(ownerId, { type: "run_started", thread_id: threadId, message_id: run.messageId });
+    // A new thread has no members yet; a shared one's members follow its runs too.
+    const notify = (notice: UserNotice) => (thread ? this.notices.sendToThread(ownerId, notice) : this.notices.send(ownerId, notice));
+    notify({ type: "run_started", thread_id: threadId, message_id: run.messageId });
     setTimeout(
       () =>
         executeRun(run, messages, useReasoning, execution).finally(() => {
           run.finish();
-          this.notices.send(ownerId, { type: "run_finished", thread_id: threadId, message_id: run.messageId });
+          notify({ type: "run_finished", thread_id: threadId, message_id: run.messageId });
         }),
       0,
     );

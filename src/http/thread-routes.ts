@@ -147,7 +147,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
         await storage.updateThread(params.id, { title });
         const thread = await storage.getThread(params.id);
         if (!thread) throw notFound(params.id);
-        agent.notices.send(principal.sub, { type: "thread_renamed", thread_id: thread.id });
+        agent.notices.sendToThread(principal.sub, { type: "thread_renamed", thread_id: thread.id });
         return threadView(thread);
       },
       { params: ThreadParams, parse: "none", detail: { summary: "Rename a thread", requestBody: jsonRequestBody(RenameThreadBody), ...bearer } },
@@ -156,9 +156,11 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
       "/threads/:id",
       async ({ request, params, set }) => {
         const principal = await withRole(request.headers.get("authorization"), params.id, "owner");
+        // Read before the delete, which takes the members with the thread.
+        const members = await storage.listMembers(params.id);
         await agent.control.stopThread(params.id);
         await storage.deleteThread(params.id);
-        agent.notices.send(principal.sub, { type: "thread_deleted", thread_id: params.id });
+        agent.notices.sendToThread(principal.sub, { type: "thread_deleted", thread_id: params.id }, members.map((member) => member.userId));
         set.status = 204;
         return "";
       },

@@ -5,7 +5,16 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { literalUnion } from "./literal-union.ts";
 
-export const UserNoticeType = literalUnion("thread_created", "thread_renamed", "thread_deleted", "run_started", "run_finished");
+export const UserNoticeType = literalUnion(
+  "thread_created",
+  "thread_renamed",
+  "thread_deleted",
+  "run_started",
+  "run_finished",
+  // To a member: the owner shared the thread with it or changed its role; or stopped sharing it.
+  "thread_shared",
+  "thread_unshared",
+);
 export type UserNoticeType = Static<typeof UserNoticeType>;
 
 export const UserNotice = Type.Object({

@@ -96,6 +96,50 @@ test("rename: 200 with the thread, listed under the new title; 404 for others, 4
   for (const client of [watcher, stranger, other]) client.close();
 });
 
+test("a shared thread's members get its notices: shared, runs (an editor's too), renamed, unshared, deleted; at most 100 members", async () => {
+  const owner = await noticesOf("olga");
+  const editor = await noticesOf("eddy");
+  const viewer = await noticesOf("vera");
+  const created = (await api("POST", "/threads", "olga", { title: "Shared plans" })).body;
+  expect((await api("PUT", `/threads/${created.id}/members/eddy`, "olga", { role: "viewer" })).status).toBe(200);
+  expect((await notice(editor, "thread_shared", created.id)).payload).toEqual({ type: "thread_shared", thread_id: created.id });
+  // A change of role is told too.
+  await api("PUT", `/threads/${created.id}/members/eddy`, "olga", { role: "editor" });
+  await notice(editor, "thread_shared", created.id);
+  await api("PUT", `/threads/${created.id}/members/vera`, "olga", { role: "viewer" });
+  await notice(viewer, "thread_shared", created.id);
+
+  // A run the editor starts reaches the owner and every member.
+  harness.fake.enqueue(textResponse("Shared answer."));
+  const started = (await api("POST", `/threads/${created.id}/messages`, "eddy", { content: "For all of us" })).body;
+  for (const client of [owner, editor, viewer]) {
+    expect((await notice(client, "run_started", created.id)).payload.message_id).toBe(started.message_id);
+    expect((await notice(client, "run_finished", created.id)).payload.message_id).toBe(started.message_id);
+  }
+  await api("PATCH", `/threads/${created.id}`, "olga", { title: "Renamed plans" });
+  for (const client of [owner, editor, viewer]) await notice(client, "thread_renamed", created.id);
+
+  // A removed member hears it, and no more of the thread.
+  expect((await api("DELETE", `/threads/${created.id}/members/vera`, "olga")).status).toBe(204);
+  await notice(viewer, "thread_unshared", created.id);
+  expect((await api("DELETE", `/threads/${created.id}`, "olga")).status).toBe(204);
+  for (const client of [owner, editor]) await notice(client, "thread_deleted", created.id);
+  expect(viewer.drain((frame) => frame.channel.startsWith("user:") && frame.payload.type === "thread_deleted")).toEqual([]);
+
+  // The members a thread may have are bounded, and so is what each of its changes fans out to.
+  const crowded = (await api("POST", "/threads", "olga")).body;
+  const headers = { authorization: `Bearer ${await harness.server.token({ sub: "olga" })}`, "content-type": "application/json" };
+  const put = (user: string) => fetch(`${harness.server.httpUrl}/threads/${crowded.id}/members/${user}`, { method: "PUT", headers, body: '{"role":"viewer"}' });
+  for (let index = 0; index < 100; index++) expect((await put(`user${index}`)).status).toBe(200);
+  const refused = await put("one-too-many");
+  expect(refused.status).toBe(409);
+  expect(((await refused.json()) as { code: string }).code).toBe("conflict");
+  // A member already there may still change its role.
+  expect((await put("user0")).status).toBe(200);
+  await runsIdle();
+  for (const client of [owner, editor, viewer]) client.close();
+});
+
 test("regenerate answers the last user message again and replaces the answer; it retries a stopped one; 409 while a run is active", async () => {
   const client = await connectAs(harness.server.wsUrl, await harness.server.token({ sub: "rita" }));
   harness.fake.enqueue(textResponse("first ".repeat(400), { chunkSize: 6, delayMs: 10 }));
