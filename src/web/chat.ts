@@ -1,17 +1,34 @@
 // The chat page served at `/`: a thin layer over the SDK. The SDK reconnects, resumes and keeps each
 // run's events exactly once; the page turns threads and run events into DOM, and follows its user's
-// notices (docs/protocol.md section 6.5) to show what other tabs, devices and APIs do.
+// notices (docs/protocol.md section 6.5) to show what other tabs, devices, APIs and members do. The open
+// thread is followed with presence (section 14): who watches it, what the agent does, and what the
+// user's role lets the page offer.
 
-import { AgentwireClient, userNoticeChannel, type ApiError, type ClientState, type MessageView, type RunHandle, type ThreadView } from "../client/index.ts";
+import {
+  AgentwireClient,
+  threadChannel,
+  userNoticeChannel,
+  type ApiError,
+  type ClientState,
+  type MessageView,
+  type ResumePosition,
+  type RunHandle,
+  type ThreadRole,
+  type ThreadView,
+} from "../client/index.ts";
 import { ask } from "./confirm-dialog.ts";
 import { confirmSwitch, replacesSilently, subjectOf } from "./linked-token.ts";
 import { handleCopyClicks } from "./markdown.ts";
 import { ACTIVE, MessageItem, apply, button, emptyAssistant, modelOf, type MessageModel } from "./message-view.ts";
+import { ShareDialog } from "./share-dialog.ts";
 import { ThreadList, titleOf } from "./thread-list.ts";
+import { ThreadPresence } from "./thread-presence.ts";
 
 const TOKEN_KEY = "agentwire.token";
 // Within this many pixels of the end, the conversation follows a streaming answer down.
 const STICK_PX = 48;
+// Times the page follows a thread again after the server ended its subscription (a role lowered), per thread opened.
+const MAX_REFOLLOWS = 3;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const connectionBadge = $<HTMLSpanElement>("connection");
@@ -25,6 +42,11 @@ const messageList = $<HTMLOListElement>("messages");
 const composer = $<HTMLFormElement>("composer");
 const messageInput = $<HTMLTextAreaElement>("message");
 const stopButton = $<HTMLButtonElement>("stop");
+const sendButton = $<HTMLButtonElement>("send");
+const threadBar = $<HTMLDivElement>("thread-bar");
+const roleBadge = $<HTMLSpanElement>("thread-role");
+const shareButton = $<HTMLButtonElement>("share");
+const ASK_PLACEHOLDER = messageInput.placeholder;
 
 interface View {
   model: MessageModel;
@@ -33,7 +55,13 @@ interface View {
 }
 
 let client: AgentwireClient | undefined;
+// The user the token names, shown as "you" among the watchers.
+let self: string | undefined;
 let threadId: string | undefined;
+// The user's role on the open thread, from the thread list; undefined when not listed (the server refuses what it must).
+let role: ThreadRole | undefined;
+let presence: ThreadPresence | undefined;
+let refollows = 0;
 // Bumped whenever the conversation shown changes, so late answers for another thread are dropped.
 let generation = 0;
 let views = new Map<string, View>();
@@ -54,6 +82,7 @@ const threads = new ThreadList($<HTMLUListElement>("thread-list"), {
   },
   remove: (thread) => void removeThread(thread),
 });
+const share = new ShareDialog($<HTMLDialogElement>("share-dialog"), () => client?.threads);
 
 function hashParams(): URLSearchParams {
   return new URLSearchParams(location.hash.slice(1));
@@ -78,6 +107,7 @@ function start(token: string): void {
   client?.close();
   // Which account this page acts as, always in view.
   const user = subjectOf(token);
+  self = user;
   userBadge.textContent = user === undefined ? "" : `Signed in as ${user}`;
   userBadge.hidden = user === undefined;
   const protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -117,12 +147,13 @@ function onNotice(payload: Record<string, unknown>): void {
   const shown = threadId;
   if (shown === undefined || payload.thread_id !== shown) return;
   const mine = generation;
-  if (payload.type === "thread_deleted") {
-    // Gone only if the server says so: the list holds the most recent threads, not every one.
+  if (payload.type === "thread_deleted" || payload.type === "thread_unshared") {
+    const text = payload.type === "thread_deleted" ? "That thread was deleted." : "That thread is no longer shared with you.";
+    // Gone only if the server says so: the list holds the most recent threads, and the owner may share it again.
     client?.threads.messages(shown).catch((error: ApiError) => {
       if (error.status !== 404 || mine !== generation) return;
       selectThread(undefined);
-      say("That thread was deleted.");
+      say(text);
     });
   } else if (payload.type === "run_started" && typeof payload.message_id === "string") {
     const messageId = payload.message_id;
@@ -153,6 +184,8 @@ async function loadThreads(): Promise<void> {
   if (!client) return;
   try {
     threads.show(await client.threads.list());
+    const known = threadId === undefined ? undefined : threads.find(threadId)?.role;
+    if (known !== role) applyRole(known);
   } catch (error) {
     say(`Could not load threads: ${(error as Error).message}`);
   }
@@ -177,6 +210,13 @@ function selectThread(id: string | undefined): void {
   views = new Map();
   running = undefined;
   stopButton.hidden = true;
+  // Leaving the thread: the others see this page go.
+  presence?.close();
+  presence?.subscription.unsubscribe();
+  presence = undefined;
+  refollows = 0;
+  threadBar.hidden = id === undefined;
+  applyRole(id === undefined ? undefined : threads.find(id)?.role);
   messageList.replaceChildren();
   stickToEnd = true;
   const params = hashParams();
@@ -184,6 +224,54 @@ function selectThread(id: string | undefined): void {
   else params.delete("thread");
   setHash(params);
   threads.markCurrent(id);
+}
+
+/** What the user's role lets the page offer: a viewer reads; an editor also sends, stops, approves and answers again; the owner also shares. */
+function applyRole(next: ThreadRole | undefined): void {
+  role = next;
+  const shared = role === "editor" || role === "viewer";
+  roleBadge.hidden = !shared;
+  roleBadge.textContent = shared ? `Shared with you as ${role}` : "";
+  shareButton.hidden = threadId === undefined || shared;
+  const reads = !mayAct();
+  messageInput.disabled = reads;
+  sendButton.disabled = reads;
+  messageInput.placeholder = reads ? "Shared with you to read: only the owner and editors can write here." : ASK_PLACEHOLDER;
+  stopButton.hidden = reads || running === undefined;
+  for (const view of views.values()) redraw(view);
+  drawActions();
+}
+
+/** Whether the user may send, stop, approve and answer again on the open thread. */
+function mayAct(): boolean {
+  return role !== "viewer";
+}
+
+/**
+ * Follows the open thread's channel with presence from `position` (the snapshot the page shows), so the
+ * runs the page watches on it miss nothing; the server ending it (a role lowered or taken away) is
+ * checked over REST and, when the thread is still readable, followed again.
+ */
+function followThread(id: string, position?: ResumePosition): void {
+  const channel = threadChannel(id);
+  if (!client || presence?.subscription.channel === channel) return;
+  const mine = generation;
+  const onReset = () => {
+    if (mine === generation) void syncThread();
+  };
+  const subscription = client.getSubscription(channel) ?? client.subscribe(channel, undefined, { ...position, presence: true, onReset });
+  presence = new ThreadPresence(subscription, self, { watchers: $<HTMLUListElement>("watchers"), agent: $<HTMLElement>("agent-state") });
+  subscription.on("unsubscribed", ({ reason }) => {
+    if (mine !== generation || reason === "client" || reason === "client_closed") return;
+    presence?.close();
+    presence = undefined;
+    if (refollows++ < MAX_REFOLLOWS) {
+      void refreshThreads().then(() => {
+        if (mine === generation) return syncThread();
+      });
+    }
+    else say("This page stopped following the thread: reopen it to see it live again.");
+  });
 }
 
 async function openThread(id: string): Promise<void> {
@@ -203,6 +291,7 @@ async function syncThread(): Promise<void> {
   try {
     const snapshot = await client.threads.messages(id);
     if (mine !== generation) return;
+    followThread(id, { seq: snapshot.seq, epoch: snapshot.epoch });
     const next = new Map<string, View>();
     for (const message of snapshot.messages) {
       const known = views.get(message.id);
@@ -214,10 +303,16 @@ async function syncThread(): Promise<void> {
     messageList.replaceChildren(...[...next.values()].map((view) => view.element.item));
     drawActions();
     scrollToEnd();
+    const last = snapshot.messages.findLast((message: MessageView) => message.role === "assistant");
+    if (last && !ACTIVE.has(last.status)) presence?.runEnded(last.id);
     const live = snapshot.messages.findLast((message: MessageView) => message.role === "assistant" && ACTIVE.has(message.status));
     if (live && !views.get(live.id)?.handle) follow(await client.chat.watch(id, live.id), mine);
   } catch (error) {
-    if (mine === generation) say(`Could not open the thread: ${(error as Error).message}`);
+    if (mine !== generation) return;
+    if ((error as ApiError).status === 404) {
+      selectThread(undefined);
+      say("That thread is gone, or not shared with you.");
+    } else say(`Could not open the thread: ${(error as Error).message}`);
   }
 }
 
@@ -237,7 +332,7 @@ function show(model: MessageModel, handle?: RunHandle): View {
 }
 
 function redraw(view: View): void {
-  const handle = view.handle;
+  const handle = mayAct() ? view.handle : undefined;
   view.element.update(view.model, handle && {
     approve: (callId) => void handle.approve(callId).catch((error: Error) => say(`Approve failed: ${error.message}`)),
     reject: (callId) => void handle.reject(callId, "rejected in the chat page").catch((error: Error) => say(`Reject failed: ${error.message}`)),
@@ -251,7 +346,7 @@ function drawActions(): void {
     if (view !== last) view.element.actions.replaceChildren();
   }
   if (!last || last.element.role !== "assistant") return;
-  const idle = !ACTIVE.has(last.model.status) && running === undefined;
+  const idle = !ACTIVE.has(last.model.status) && running === undefined && mayAct();
   const label = last.model.status === "completed" ? "Regenerate" : "Retry";
   if (idle && last.element.actions.textContent === label) return;
   last.element.actions.replaceChildren();
@@ -297,10 +392,13 @@ function follow(handle: RunHandle, mine: number): void {
     apply(view.model, event);
     redraw(view);
     scrollToEnd();
-    if (event.final_message) settle();
+    if (event.final_message) {
+      presence?.runEnded(handle.messageId);
+      settle();
+    }
   };
   running = handle;
-  stopButton.hidden = false;
+  stopButton.hidden = !mayAct();
   drawActions();
   handle.on("reset", ({ message }) => {
     if (mine !== generation || !message) return;
@@ -332,15 +430,22 @@ async function send(): Promise<void> {
   messageInput.value = "";
   say("");
   try {
-    const handle = await client.chat.send(content, threadId ? { threadId } : {});
-    if (mine !== generation) return;
-    if (!threadId) {
-      threadId = handle.threadId;
+    let id = threadId;
+    if (!id) {
+      // Created first, so the page follows it with presence before its first run starts.
+      id = (await client.threads.create()).id;
+      if (mine !== generation) return;
+      threadId = id;
       const params = hashParams();
-      params.set("thread", threadId);
+      params.set("thread", id);
       setHash(params);
+      threadBar.hidden = false;
+      applyRole("owner");
+      followThread(id);
       void refreshThreads().then(() => threads.markCurrent(threadId));
     }
+    const handle = await client.chat.send(content, { threadId: id });
+    if (mine !== generation) return;
     follow(handle, mine);
   } catch (error) {
     // Nothing typed is lost: the text goes back into the box.
@@ -383,9 +488,13 @@ messageInput.addEventListener("keydown", (event) => {
 });
 // Escape stops the answer being written, unless it closes a dialog or cancels a rename first.
 addEventListener("keydown", (event: KeyboardEvent) => {
-  if (event.key === "Escape" && running && !document.querySelector("dialog[open]")) stop();
+  if (event.key === "Escape" && running && mayAct() && !document.querySelector("dialog[open]")) stop();
 });
 stopButton.addEventListener("click", stop);
+shareButton.addEventListener("click", () => {
+  const thread = threadId === undefined ? undefined : threads.find(threadId);
+  if (threadId) void share.open(threadId, thread ? titleOf(thread) : "this thread", shareButton);
+});
 newThreadButton.addEventListener("click", () => {
   selectThread(undefined);
   messageInput.focus();

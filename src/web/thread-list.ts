@@ -1,5 +1,6 @@
-// The thread list: open, rename in place, delete. Titles go in as text; every button is named after
-// its thread, so a screen reader (and a test) can tell them apart.
+// The thread list: open, rename in place, delete; a thread shared with the user shows its role instead.
+// Titles go in as text; every button is named after its thread, so a screen reader (and a test) can
+// tell them apart.
 
 import type { ThreadView } from "../client/index.ts";
 import { button } from "./message-view.ts";
@@ -35,6 +36,11 @@ export class ThreadList {
     if (again) controls(again)[place.index]?.focus();
   }
 
+  /** A listed thread; undefined when the list (the most recent threads) lacks it. */
+  find(threadId: string): ThreadView | undefined {
+    return this.threads.find((thread) => thread.id === threadId);
+  }
+
   markCurrent(threadId: string | undefined): void {
     this.current = threadId;
     for (const item of this.list.querySelectorAll<HTMLLIElement>("li[data-thread-id]")) {
@@ -56,6 +62,15 @@ export class ThreadList {
     open.className = "open";
     open.dataset.threadId = thread.id;
     if (thread.id === this.current) open.setAttribute("aria-current", "true");
+    if (thread.role === "editor" || thread.role === "viewer") {
+      // Shared with this user: naming and deleting it are the owner's.
+      const role = document.createElement("span");
+      role.className = "role";
+      role.textContent = thread.role;
+      open.setAttribute("aria-label", `${title}, shared with you as ${thread.role}`);
+      item.append(role);
+      return item;
+    }
     button(item, "Rename", () => this.startRename(thread), `Rename ${title}`).className = "icon";
     button(item, "Delete", () => this.actions.remove(thread), `Delete ${title}`).className = "icon";
     return item;

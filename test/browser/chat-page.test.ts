@@ -78,6 +78,18 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await page.locator(`li.message.assistant[data-status="${status}"]`).last().waitFor({ timeout: timeoutMs });
   }
 
+  /** The visible controls a screen reader (and a role-based lookup) could not name. */
+  const unnamedControls = (target: Page) =>
+    target.locator("button, input, textarea, select, summary").evaluateAll((controls) =>
+      controls
+        .filter((control) => !(control as HTMLElement).hidden)
+        .filter((control) => {
+          const labels = (control as HTMLInputElement).labels;
+          return !(control.getAttribute("aria-label") || control.textContent?.trim() || (labels && labels.length > 0));
+        })
+        .map((control) => control.outerHTML),
+    );
+
   test("a message gets a streamed answer; the token leaves the address bar; a screenshot is saved", async () => {
     const answer = "Streaming works: one, two, three, four, five, six, seven, eight.";
     harness.fake.enqueue(textResponse(answer, { chunkSize: 3, delayMs: 15, reasoning: "Thinking it over." }));
@@ -263,17 +275,7 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await page.keyboard.press("Shift+Tab");
     await page.keyboard.press("Tab");
     expect(await page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle)).not.toBe("none");
-    // Every control has a name.
-    const unnamed = await page.locator("button, input, textarea, summary").evaluateAll((controls) =>
-      controls
-        .filter((control) => !(control as HTMLElement).hidden)
-        .filter((control) => {
-          const labels = (control as HTMLInputElement).labels;
-          return !(control.getAttribute("aria-label") || control.textContent?.trim() || (labels && labels.length > 0));
-        })
-        .map((control) => control.outerHTML),
-    );
-    expect(unnamed).toEqual([]);
+    expect(await unnamedControls(page)).toEqual([]);
     mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: join(OUTPUT, "chat-page-threads.png"), fullPage: true });
 
@@ -366,6 +368,122 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     expect(await page.locator('.tool[data-call-id="call_no"]').getAttribute("data-status")).toBe("rejected");
     expect(await assistant().locator(":scope > .text").textContent()).toBe("Understood, no calculation.");
   });
+
+  test("a shared thread: the owner shares it in the Share dialog; each user sees the other come and go; both follow the agent's state through an approval", async () => {
+    const threadsNav = (target: Page) => target.getByRole("navigation", { name: "Threads" });
+    const watchers = (target: Page, expected: string) =>
+      target.waitForFunction((names) => [...document.querySelectorAll("#watchers li")].map((item) => item.textContent).join(" | ") === names, expected);
+    // Every state the agent's live region shows, in order, from now on.
+    const recordAgentStates = (target: Page) =>
+      target.evaluate(() => {
+        const region = document.getElementById("agent-state")!;
+        const states: string[] = ((window as unknown as { agentStates: string[] }).agentStates = []);
+        new MutationObserver(() => states.push(region.dataset.state ?? "")).observe(region, { attributes: true, attributeFilter: ["data-state"] });
+      });
+    const agentStates = (target: Page) => target.evaluate(() => (window as unknown as { agentStates: string[] }).agentStates);
+
+    // bob is signed in elsewhere, in a browser of his own.
+    const bobContext = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    const bob = await bobContext.newPage();
+    bob.on("pageerror", (error) => problems.push(`bob's page: ${error.message}`));
+    bob.on("console", (message) => {
+      if (message.type() === "error" && message.text().includes("Content Security Policy")) problems.push(message.text());
+    });
+    await bob.goto(`${harness.server.httpUrl}/#token=${await harness.server.token({ sub: "bob" })}`);
+    await bob.getByRole("status").filter({ hasText: /^connected$/ }).waitFor();
+
+    // alice starts a thread from the page and is alone on it.
+    harness.fake.enqueue(textResponse("Happy to help you both."));
+    await openPage();
+    await sendMessage("Plan the trip together");
+    await waitForStatus("completed");
+    await watchers(page, "alice (you)");
+    const threadId = new URLSearchParams(new URL(page.url()).hash.slice(1)).get("thread")!;
+
+    // She shares it with bob as viewer, then makes him an editor, in the dialog.
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    const dialog = page.getByRole("dialog", { name: "Share “Plan the trip together”" });
+    await dialog.getByRole("textbox", { name: "User" }).fill("bob");
+    await dialog.getByRole("combobox", { name: "Role", exact: true }).selectOption("viewer");
+    await dialog.getByRole("button", { name: "Add" }).click();
+    const bobsRole = dialog.getByRole("combobox", { name: "Role of bob" });
+    await bobsRole.waitFor();
+    expect(await bobsRole.inputValue()).toBe("viewer");
+    // The shared thread appears in bob's list by itself, with his role.
+    await threadsNav(bob).getByRole("button", { name: "Plan the trip together, shared with you as viewer" }).waitFor();
+    expect(await threadsNav(bob).getByRole("button", { name: "Delete Plan the trip together" }).count()).toBe(0);
+    await bobsRole.selectOption("editor");
+    await threadsNav(bob).getByRole("button", { name: "Plan the trip together, shared with you as editor" }).waitFor();
+    expect((await (await fetch(`${harness.server.httpUrl}/threads/${threadId}/members`, { headers: { authorization: `Bearer ${token}` } })).json()) as unknown).toMatchObject({
+      members: [{ user: "bob", role: "editor" }],
+    });
+    expect(await unnamedControls(page)).toEqual([]);
+    await page.screenshot({ path: join(OUTPUT, "chat-page-share.png"), fullPage: true });
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "hidden" });
+    expect(await page.getByRole("button", { name: "Share", exact: true }).evaluate((share) => share === document.activeElement)).toBe(true);
+
+    // bob opens it: each sees the other.
+    await threadsNav(bob).getByRole("button", { name: "Plan the trip together, shared with you as editor" }).click();
+    await bob.locator("li.message.assistant").filter({ hasText: "Happy to help you both." }).waitFor();
+    await watchers(bob, "bob (you) | alice");
+    await watchers(page, "alice (you) | bob");
+    expect(await bob.getByText("Shared with you as editor").count()).toBe(1);
+    expect(await bob.getByRole("button", { name: "Share", exact: true }).count()).toBe(0);
+    // alice in a second tab is one person with two connections; the tab closed, one again.
+    const secondTab = await context.newPage();
+    await secondTab.goto(`${harness.server.httpUrl}/#thread=${threadId}`);
+    await watchers(bob, "bob (you) | alice (2)");
+    await watchers(page, "alice (you, 2) | bob");
+    await secondTab.close();
+    await watchers(bob, "bob (you) | alice");
+
+    // bob, an editor, asks for a calculation that waits for approval; both pages follow the agent.
+    await recordAgentStates(page);
+    await recordAgentStates(bob);
+    harness.fake.enqueue(
+      // Slow enough that each state outlasts the 100 ms in which presence changes are coalesced.
+      toolCallResponse([{ id: "call_shared", name: "calculator", arguments: { expression: "6 * 7" } }], { delayMs: 60, splitArguments: true }),
+      textResponse("Six sevens are 42, for both of you.", { chunkSize: 3, delayMs: 20 }),
+    );
+    await bob.getByRole("textbox", { name: "Message" }).fill("What is 6 times 7?");
+    await bob.getByRole("button", { name: "Send" }).click();
+    for (const target of [page, bob]) {
+      await target.getByRole("status").filter({ hasText: "Agent is waiting for approval" }).waitFor();
+      await target.locator('.tool[data-call-id="call_shared"][data-status="awaiting_approval"]').waitFor();
+      await target.getByRole("button", { name: "Approve" }).waitFor();
+    }
+    await page.screenshot({ path: join(OUTPUT, "chat-page-shared-owner.png"), fullPage: true });
+    await bob.screenshot({ path: join(OUTPUT, "chat-page-shared-editor.png"), fullPage: true });
+    await bob.getByRole("button", { name: "Approve" }).click();
+    for (const target of [page, bob]) {
+      await target.locator("li.message.assistant").filter({ hasText: "Six sevens are 42, for both of you." }).waitFor();
+      await target.locator('li.message.assistant[data-status="completed"]').last().waitFor();
+      // The agent has left.
+      await target.waitForFunction(() => document.getElementById("agent-state")?.dataset.state === "" && document.getElementById("agent-state")?.textContent === "");
+      const seen = (await agentStates(target)).filter((state, index, all) => state !== all[index - 1]);
+      // States shorter than the coalescing interval may be passed over (the tool's run is instant); these may not.
+      const milestones = seen.filter((state) => ["thinking", "awaiting_approval", "responding", ""].includes(state));
+      expect(milestones.slice(0, 2)).toEqual(["thinking", "awaiting_approval"]);
+      expect(milestones.slice(-2)).toEqual(["responding", ""]);
+    }
+
+    // Lowered to viewer, bob keeps reading, but may no longer write, stop, approve or answer again.
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await dialog.getByRole("combobox", { name: "Role of bob" }).selectOption("viewer");
+    await page.getByRole("dialog").getByRole("button", { name: "Close" }).click();
+    await bob.getByText("Shared with you as viewer").waitFor();
+    await bob.getByRole("textbox", { name: "Message" }).and(bob.locator(":disabled")).waitFor();
+    expect(await bob.getByRole("button", { name: "Send" }).isDisabled()).toBe(true);
+    expect(await bob.getByRole("button", { name: "Regenerate" }).count()).toBe(0);
+    expect(await page.getByRole("button", { name: "Regenerate" }).count()).toBe(1);
+    // Followed again as a viewer: alice sees bob there; then he leaves the page, and she sees him go.
+    await watchers(bob, "bob (you) | alice");
+    await watchers(page, "alice (you) | bob");
+    await bob.goto("about:blank");
+    await watchers(page, "alice (you)");
+    await bobContext.close();
+  }, 60_000);
 
   test("a reload mid-stream resumes the answer: the full text once, nothing lost or doubled", async () => {
     const answer = Array.from({ length: 120 }, (_, index) => `t${index}`).join(" ");
