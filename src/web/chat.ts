@@ -407,7 +407,10 @@ function follow(handle: RunHandle, mine: number): void {
   });
   handle.on("error", (error) => {
     if (mine !== generation) return;
-    say(`Lost the run: ${error.message}`);
+    // The server ended the thread's subscription (a role lowered): following it again picks the run up.
+    if (error.code !== "forbidden") say(`Lost the run: ${error.message}`);
+    // The next read of the thread shows the message as stored and follows the run again if it still goes.
+    if (view.handle === handle) view.handle = undefined;
     settle();
   });
   for (const event of handle.events) onEvent(event);

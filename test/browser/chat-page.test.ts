@@ -455,10 +455,25 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     }
     await page.screenshot({ path: join(OUTPUT, "chat-page-shared-owner.png"), fullPage: true });
     await bob.screenshot({ path: join(OUTPUT, "chat-page-shared-editor.png"), fullPage: true });
-    await bob.getByRole("button", { name: "Approve" }).click();
+
+    // Lowered to viewer while the tool waits, bob keeps following the run but may no longer write, stop,
+    // approve or answer again; alice approves.
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await dialog.getByRole("combobox", { name: "Role of bob" }).selectOption("viewer");
+    await threadsNav(bob).getByRole("button", { name: "Plan the trip together, shared with you as viewer" }).waitFor();
+    await dialog.getByRole("button", { name: "Close" }).click();
+    await bob.getByText("Shared with you as viewer").waitFor();
+    await bob.getByRole("textbox", { name: "Message" }).and(bob.locator(":disabled")).waitFor();
+    expect(await bob.getByRole("button", { name: "Send" }).isDisabled()).toBe(true);
+    await bob.getByRole("button", { name: "Approve" }).waitFor({ state: "detached" });
+    expect(await bob.getByRole("button", { name: "Stop" }).isHidden()).toBe(true);
+    await bob.locator('.tool[data-call-id="call_shared"][data-status="awaiting_approval"]').waitFor();
+    await page.getByRole("button", { name: "Approve" }).click();
     for (const target of [page, bob]) {
       await target.locator("li.message.assistant").filter({ hasText: "Six sevens are 42, for both of you." }).waitFor();
       await target.locator('li.message.assistant[data-status="completed"]').last().waitFor();
+      expect(await target.locator("li.message.assistant").last().locator(":scope > .text").textContent()).toBe("Six sevens are 42, for both of you.");
+      expect(await target.locator("li.message.assistant").count()).toBe(2);
       // The agent has left.
       await target.waitForFunction(() => document.getElementById("agent-state")?.dataset.state === "" && document.getElementById("agent-state")?.textContent === "");
       const seen = (await agentStates(target)).filter((state, index, all) => state !== all[index - 1]);
@@ -468,13 +483,6 @@ describe.skipIf(!available)("chat page in Chromium", () => {
       expect(milestones.slice(-2)).toEqual(["responding", ""]);
     }
 
-    // Lowered to viewer, bob keeps reading, but may no longer write, stop, approve or answer again.
-    await page.getByRole("button", { name: "Share", exact: true }).click();
-    await dialog.getByRole("combobox", { name: "Role of bob" }).selectOption("viewer");
-    await page.getByRole("dialog").getByRole("button", { name: "Close" }).click();
-    await bob.getByText("Shared with you as viewer").waitFor();
-    await bob.getByRole("textbox", { name: "Message" }).and(bob.locator(":disabled")).waitFor();
-    expect(await bob.getByRole("button", { name: "Send" }).isDisabled()).toBe(true);
     expect(await bob.getByRole("button", { name: "Regenerate" }).count()).toBe(0);
     expect(await page.getByRole("button", { name: "Regenerate" }).count()).toBe(1);
     // Followed again as a viewer: alice sees bob there; then he leaves the page, and she sees him go.
