@@ -490,6 +490,18 @@ describe.skipIf(!available)("chat page in Chromium", () => {
     await watchers(page, "alice (you) | bob");
     await bob.goto("about:blank");
     await watchers(page, "alice (you)");
+
+    // bob comes back to the thread; alice stops sharing it, and his page lets it go.
+    await bob.goto(`${harness.server.httpUrl}/#thread=${threadId}`);
+    await watchers(page, "alice (you) | bob");
+    await page.getByRole("button", { name: "Share", exact: true }).click();
+    await dialog.getByRole("button", { name: "Remove bob" }).click();
+    await dialog.getByText("Not shared with anyone yet.").waitFor();
+    await watchers(page, "alice (you)");
+    await bob.getByRole("alert").filter({ hasText: /no longer shared with you|not shared with you/ }).waitFor();
+    await threadsNav(bob).getByRole("button", { name: /Plan the trip together/ }).waitFor({ state: "detached" });
+    expect(await bob.locator("li.message").count()).toBe(0);
+    expect(bob.url()).not.toContain(threadId);
     await bobContext.close();
   }, 60_000);
 
