@@ -265,12 +265,13 @@ function followThread(id: string, position?: ResumePosition): void {
     if (mine !== generation || reason === "client" || reason === "client_closed") return;
     presence?.close();
     presence = undefined;
-    if (refollows++ < MAX_REFOLLOWS) {
-      void refreshThreads().then(() => {
-        if (mine === generation) return syncThread();
-      });
+    if (refollows++ >= MAX_REFOLLOWS) {
+      say("This page stopped following the thread: reopen it to see it live again.");
+      return;
     }
-    else say("This page stopped following the thread: reopen it to see it live again.");
+    void refreshThreads().then(() => {
+      if (mine === generation) return syncThread();
+    });
   });
 }
 
