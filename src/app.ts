@@ -232,7 +232,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     .use(systemRoutes({ config, tokens, gateway, broker, storage, registry, logger }))
     .use(threadRoutes({ config, tokens, storage, broker, agent }))
     .use(runRoutes({ config, tokens, storage, agent }))
-    .use(memberRoutes({ config, tokens, storage, controlBus }))
+    .use(memberRoutes({ config, tokens, storage, controlBus, notices: agent.notices }))
     .use(toolRoutes({ tokens, tools, approvals: agent.approvals }))
     .use(sseRoutes({ gateway, tokens }))
     .use(presenceRoutes({ gateway, tokens }))

@@ -5,7 +5,7 @@
 import type { ControlBus } from "../broker/control-bus.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted, type UserNotice } from "../protocol/index.ts";
 import { ActiveRunConflictError, RunLimitError, type Message, type Storage } from "../storage/storage.ts";
 import type { Caller } from "./caller.ts";
 import { SHUTDOWN, executeRun, type ExecuteRunDeps } from "./execute-run.ts";
@@ -17,6 +17,7 @@ import type { Publish } from "./run-driver.ts";
 import type { PresenceWriter } from "./run-presence.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
+import { UserNotices } from "./user-notices.ts";
 import { requireRole } from "../storage/thread-role.ts";
 import { ApprovalPolicy } from "./tools/approval-policy.ts";
 
@@ -99,6 +100,8 @@ interface WaitingCall {
 export class AgentService {
   readonly control: RunControl;
   readonly leases: RunLeases;
+  /** Thread and run changes for the owner's other clients, published by every entry point that makes one. */
+  readonly notices: UserNotices;
   readonly approvals: ApprovalPolicy;
   private readonly runs: RunRegistry;
   private readonly execution: ExecuteRunDeps;
@@ -106,6 +109,7 @@ export class AgentService {
   constructor(private readonly deps: AgentServiceDeps) {
     const { config, storage, logger, controlBus, publish } = deps;
     this.runs = new RunRegistry(config.approvalTimeoutS * 1000);
+    this.notices = new UserNotices(publish, storage, logger);
     this.control = new RunControl({ runs: this.runs, storage, controlBus, logger });
     this.leases = new RunLeases({
       nodeId: controlBus.nodeId,
@@ -220,7 +224,18 @@ export class AgentService {
     const messages = modelMessages(config.systemPrompt, history, config.historyBudgetChars);
     const useReasoning = request.useReasoning ?? true;
     const execution = clientTools.length > 0 ? { ...this.execution, tools: withClientTools(this.deps.tools, clientTools) } : this.execution;
-    setTimeout(() => executeRun(run, messages, useReasoning, execution).finally(run.finish), 0);
+    if (!thread) this.notices.send(ownerId, { type: "thread_created", thread_id: threadId });
+    // A new thread has no members yet; a shared one's members follow its runs too.
+    const notify = (notice: UserNotice) => (thread ? this.notices.sendToThread(ownerId, notice) : this.notices.send(ownerId, notice));
+    notify({ type: "run_started", thread_id: threadId, message_id: run.messageId });
+    setTimeout(
+      () =>
+        executeRun(run, messages, useReasoning, execution).finally(() => {
+          run.finish();
+          notify({ type: "run_finished", thread_id: threadId, message_id: run.messageId });
+        }),
+      0,
+    );
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
   }
 

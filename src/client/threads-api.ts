@@ -42,6 +42,19 @@ export class ThreadsApi {
     return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/messages`, body);
   }
 
+  async rename(threadId: string, title: string): Promise<ThreadView> {
+    return this.call<ThreadView>("PATCH", `/threads/${encodeURIComponent(threadId)}`, { title });
+  }
+
+  /**
+   * Answers the thread's last user message again; once the new run is stored, the answer it replaces is
+   * deleted. Also retries a stopped or failed answer. Attach with `client.chat.watch(threadId, accepted.message_id)`.
+   */
+  async regenerate(threadId: string, options: { useReasoning?: boolean } = {}): Promise<RunAccepted> {
+    const body = options.useReasoning === undefined ? {} : { use_reasoning: options.useReasoning };
+    return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/regenerate`, body);
+  }
+
   /** The users the thread is shared with (the owner only; others get `not_found`). */
   async members(threadId: string): Promise<MemberView[]> {
     return (await this.call<MemberList>("GET", `/threads/${encodeURIComponent(threadId)}/members`)).members;

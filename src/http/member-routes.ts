@@ -2,9 +2,10 @@
 // a removal, or an editor lowered to viewer, ends that user's subscriptions to the thread on every node.
 
 import { Elysia, t } from "elysia";
+import type { UserNotices } from "../agent/user-notices.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { ControlBus } from "../broker/control-bus.ts";
-import { ErrorCode, ProtocolError, WITHOUT_NUL, type MemberView } from "../protocol/index.ts";
+import { ErrorCode, MAX_THREAD_MEMBERS, ProtocolError, WITHOUT_NUL, type MemberView } from "../protocol/index.ts";
 import type { Member, Storage } from "../storage/storage.ts";
 import { requireRole } from "../storage/thread-role.ts";
 import { requirePrincipal } from "./auth.ts";
@@ -15,6 +16,7 @@ export interface MemberRouteDeps {
   tokens: TokenService;
   storage: Storage;
   controlBus: ControlBus;
+  notices: UserNotices;
 }
 
 const ThreadParams = t.Object({ id: t.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL }) });
@@ -27,7 +29,7 @@ export function memberView(member: Member): MemberView {
   return { user: member.userId, role: member.role, added_at: member.addedAt.toISOString() };
 }
 
-export function memberRoutes({ config, tokens, storage, controlBus }: MemberRouteDeps) {
+export function memberRoutes({ config, tokens, storage, controlBus, notices }: MemberRouteDeps) {
   /** The caller, when it owns the thread; 404 for everyone else, members included, as for no thread. */
   const owner = async (authorization: string | null, threadId: string) => {
     const principal = await requirePrincipal(tokens, authorization);
@@ -54,8 +56,13 @@ export function memberRoutes({ config, tokens, storage, controlBus }: MemberRout
         const { role } = bodyMatching(PutMemberBody, await readJsonBody(request, { maxBytes: config.maxBodyBytes }));
         if (params.user === principal.sub) throw new ProtocolError(ErrorCode.invalidMessage, "the owner cannot be a member of its own thread", ["/user"]);
         const before = await storage.threadRole(params.id, params.user);
+        // Bounds what every change of the thread fans out to (its notices, section 6.5).
+        if (before === undefined && (await storage.listMembers(params.id)).length >= MAX_THREAD_MEMBERS) {
+          throw new ProtocolError(ErrorCode.conflict, `a thread is shared with at most ${MAX_THREAD_MEMBERS} users`);
+        }
         const member = await storage.putMember(params.id, params.user, role);
         if (before === "editor" && role === "viewer") await revoke(params.id, params.user);
+        notices.send(params.user, { type: "thread_shared", thread_id: params.id });
         return memberView(member);
       },
       {
@@ -70,6 +77,7 @@ export function memberRoutes({ config, tokens, storage, controlBus }: MemberRout
         await owner(request.headers.get("authorization"), params.id);
         if (!(await storage.deleteMember(params.id, params.user))) throw new ProtocolError(ErrorCode.notFound, `${params.user} is not a member of thread ${params.id}`);
         await revoke(params.id, params.user);
+        notices.send(params.user, { type: "thread_unshared", thread_id: params.id });
         set.status = 204;
         return "";
       },

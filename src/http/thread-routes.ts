@@ -49,6 +49,8 @@ const notFound = (threadId: string) => new ProtocolError(ErrorCode.notFound, `no
 const ThreadParams = t.Object({ id: t.String({ minLength: 1, maxLength: 128, pattern: WITHOUT_NUL }) });
 const bearer = { security: [{ bearerAuth: [] }] };
 const CreateThreadBody = t.Object({ title: t.Optional(t.String({ maxLength: 200, pattern: WITHOUT_NUL })) });
+const RenameThreadBody = t.Object({ title: t.String({ maxLength: 200, pattern: WITHOUT_NUL }) });
+const RegenerateBody = t.Object({ use_reasoning: t.Optional(t.Boolean()) });
 const SendMessageBody = t.Object({
   content: t.String({ minLength: 1, maxLength: 100_000, pattern: WITHOUT_NUL }),
   use_reasoning: t.Optional(t.Boolean()),
@@ -80,6 +82,7 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
         const body = await readJsonBody(request, { maxBytes, optional: true });
         const title = body === undefined ? "" : (bodyMatching(CreateThreadBody, body).title ?? "");
         const thread = await storage.createThread({ ownerId: principal.sub, title });
+        agent.notices.send(principal.sub, { type: "thread_created", thread_id: thread.id });
         set.status = 201;
         return threadView(thread);
       },
@@ -114,12 +117,50 @@ export function threadRoutes({ config, tokens, storage, broker, agent }: ThreadR
         detail: { summary: "Send a message and start a run, like the socket's chat send", requestBody: jsonRequestBody(SendMessageBody), ...bearer },
       },
     )
+    .post(
+      "/threads/:id/regenerate",
+      async ({ request, params, set }) => {
+        // An editor may answer again as it may send (docs/protocol.md section 14).
+        const principal = await withRole(request.headers.get("authorization"), params.id, "editor");
+        const raw = await readJsonBody(request, { maxBytes, optional: true });
+        const useReasoning = raw === undefined ? undefined : bodyMatching(RegenerateBody, raw).use_reasoning;
+        const accepted = await agent.startRun({ caller: { userId: principal.sub }, threadId: params.id, content: "", useReasoning, regenerate: true });
+        set.status = 202;
+        return accepted;
+      },
+      {
+        params: ThreadParams,
+        parse: "none",
+        detail: {
+          summary: "Answer the last user message again: a new run whose answer replaces the last one (retries a stopped or failed answer too)",
+          requestBody: jsonRequestBody(RegenerateBody, false),
+          ...bearer,
+        },
+      },
+    )
+    .patch(
+      "/threads/:id",
+      async ({ request, params }) => {
+        // Naming the thread is the owner's, as sharing and deleting it are.
+        const principal = await withRole(request.headers.get("authorization"), params.id, "owner");
+        const { title } = bodyMatching(RenameThreadBody, await readJsonBody(request, { maxBytes }));
+        await storage.updateThread(params.id, { title });
+        const thread = await storage.getThread(params.id);
+        if (!thread) throw notFound(params.id);
+        agent.notices.sendToThread(principal.sub, { type: "thread_renamed", thread_id: thread.id });
+        return threadView(thread);
+      },
+      { params: ThreadParams, parse: "none", detail: { summary: "Rename a thread", requestBody: jsonRequestBody(RenameThreadBody), ...bearer } },
+    )
     .delete(
       "/threads/:id",
       async ({ request, params, set }) => {
-        await withRole(request.headers.get("authorization"), params.id, "owner");
+        const principal = await withRole(request.headers.get("authorization"), params.id, "owner");
+        // Read before the delete, which takes the members with the thread.
+        const members = await storage.listMembers(params.id);
         await agent.control.stopThread(params.id);
         await storage.deleteThread(params.id);
+        agent.notices.sendToThread(principal.sub, { type: "thread_deleted", thread_id: params.id }, members.map((member) => member.userId));
         set.status = 204;
         return "";
       },

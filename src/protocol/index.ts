@@ -15,3 +15,4 @@ export * from "./schemas.ts";
 export * from "./server-frames.ts";
 export * from "./sse-events.ts";
 export * from "./ui-message-chunks.ts";
+export * from "./user-notices.ts";

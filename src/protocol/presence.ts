@@ -96,9 +96,10 @@ export function presenceDiff(changes: readonly PresenceChange[]): PresenceDiff {
   for (const { first, last, left } of net.values()) {
     const who = { user: last.user, client: last.client };
     const state = last.state;
-    if (last.action === "leave") {
-      if (first.action !== "join") diff.leaves.push(who);
-    } else if (first.action === "join" || left) {
+    // A client that joined and left within the interval is still a leave: a query answered meanwhile
+    // may have listed it, and a leave of a client the subscriber does not know changes nothing.
+    if (last.action === "leave") diff.leaves.push(who);
+    else if (first.action === "join" || left) {
       diff.joins.push(state === undefined ? who : { ...who, state });
     } else if (state !== undefined) {
       diff.updates.push({ ...who, state });

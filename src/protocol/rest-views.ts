@@ -15,6 +15,9 @@ export type ThreadRole = Static<typeof ThreadRole>;
 export const MemberRole = literalUnion("editor", "viewer");
 export type MemberRole = Static<typeof MemberRole>;
 
+/** Most members a thread has: bounds the members list and the notices each change of the thread sends. */
+export const MAX_THREAD_MEMBERS = 100;
+
 export const ThreadView = Type.Object({
   id: Type.String(),
   title: Type.String(),

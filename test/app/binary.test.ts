@@ -31,7 +31,8 @@ let building: Promise<string> | undefined;
 function builtBinary(): Promise<string> {
   building ??= (async () => {
     const binary = join(buildDir, "agentwire");
-    const build = await run(["bun", "build", "src/index.ts", "--compile", "--outfile", binary], {});
+    // As `bun run build` builds it (package.json): minified, so the embedded chat page is too.
+    const build = await run(["bun", "build", "src/index.ts", "--compile", "--minify", "--outfile", binary], {});
     if (build.code !== 0) throw new Error(`bun build failed (${build.code}): ${build.stderr}`);
     return binary;
   })();
