@@ -6,7 +6,10 @@ import { runCluster } from "./cluster.ts";
 import { clusterReport } from "./cluster-report.ts";
 import { runFanout } from "./fanout.ts";
 import { fanoutReport } from "./fanout-report.ts";
+import { runMcp } from "./mcp.ts";
+import { mcpReport } from "./mcp-report.ts";
 import { memoryReport, runMemory } from "./memory.ts";
+import { presenceReport, runPresence } from "./presence.ts";
 import { runRecovery } from "./recovery.ts";
 import { recoveryReport } from "./recovery-report.ts";
 import { runRuns } from "./runs.ts";
@@ -29,6 +32,8 @@ const scenarios: Record<Scenario, (options: BenchOptions) => Promise<string>> = 
   sse: async (options) => sseReport(await runSse(options.sse)),
   capacity: async (options) => capacityReport(await runCapacity(options.capacity)),
   storm: async (options) => stormReport(await runStorm(options.storm)),
+  presence: async (options) => presenceReport(await runPresence(options.presence)),
+  mcp: async (options) => mcpReport(await runMcp(options.mcp)),
 };
 
 let aborting: Promise<never> | undefined;

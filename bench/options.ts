@@ -5,17 +5,19 @@ import { parseArgs } from "node:util";
 import type { CapacityOptions } from "./capacity.ts";
 import type { ClusterOptions } from "./cluster.ts";
 import type { FanoutOptions } from "./fanout.ts";
+import type { McpOptions } from "./mcp.ts";
 import type { MemoryOptions } from "./memory.ts";
+import type { PresenceOptions } from "./presence.ts";
 import { RECOVERY_MODES, type RecoveryMode, type RecoveryOptions } from "./recovery.ts";
 import type { RunsOptions } from "./runs.ts";
 import { ROOT } from "./servers.ts";
 import type { SseOptions } from "./sse.ts";
 import { STORM_MODES, type StormMode, type StormOptions } from "./storm.ts";
 
-export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "capacity", "storm"] as const;
+export const SCENARIOS = ["fanout", "memory", "runs", "cluster", "recovery", "sse", "presence", "mcp", "capacity", "storm"] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What runs without --scenarios: sse (about 3 minutes more), capacity (about 5) and storm (about 2) only when asked for. */
-const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery"];
+const DEFAULT_SCENARIOS: readonly Scenario[] = ["fanout", "memory", "runs", "cluster", "recovery", "presence", "mcp"];
 
 export interface BenchOptions {
   scenarios: Scenario[];
@@ -27,6 +29,8 @@ export interface BenchOptions {
   sse: SseOptions;
   capacity: CapacityOptions;
   storm: StormOptions;
+  presence: PresenceOptions;
+  mcp: McpOptions;
   /** Checkout whose src/index.ts is measured as agentwire. */
   agentwireRoot: string;
   /** Hard stop for the whole run, so a hung socket can never keep the bench (and its servers) alive. */
@@ -35,7 +39,7 @@ export interface BenchOptions {
 
 export const usage = `usage: bun run bench [-- flags]
 
-  --scenarios fanout,memory,runs,cluster,recovery                     (BENCH_SCENARIOS)
+  --scenarios fanout,memory,runs,cluster,recovery,presence,mcp        (BENCH_SCENARIOS)
                               which scenarios to run, in order
                               (cluster and recovery need Redis and
                               PostgreSQL, see --redis-url; sse runs
@@ -109,6 +113,11 @@ export const usage = `usage: bun run bench [-- flags]
   --storm-rate 1000           storm: publications/s, all channels     (BENCH_STORM_RATE)
   --storm-loadgens 3          storm: load-generator processes (each   (BENCH_STORM_LOADGENS)
                               holds 3 files per client)
+  --presence-clients 100000   presence: present clients, in process   (BENCH_PRESENCE_CLIENTS)
+  --mcp-calls 2000            mcp: measured calls of each tool per    (BENCH_MCP_CALLS)
+                              round (the MCP tools of this checkout,
+                              whatever --agentwire-root says)
+  --mcp-rounds 3              mcp: rounds                             (BENCH_MCP_ROUNDS)
   --redis-url URL             cluster, recovery: the Redis to use     (BENCH_REDIS_URL)
                               (redis://127.0.0.1:6379); keys go under
                               a fresh prefix, deleted after
@@ -163,6 +172,9 @@ const flags = {
   "storm-channels": { type: "string" },
   "storm-rate": { type: "string" },
   "storm-loadgens": { type: "string" },
+  "presence-clients": { type: "string" },
+  "mcp-calls": { type: "string" },
+  "mcp-rounds": { type: "string" },
   "redis-url": { type: "string" },
   "database-url": { type: "string" },
   "agentwire-root": { type: "string" },
@@ -234,6 +246,7 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
     agentwireRoot: resolve(get("agentwire-root", ROOT)),
     timeoutMs: positiveInteger("timeout-s", get("timeout-s", "420")) * 1000,
     fanout,
+    presence: { clients: positiveInteger("presence-clients", get("presence-clients", "100000"), 2_000_000), rounds: 3 },
     memory: {
       connections: positiveInteger("connections", get("connections", "3000"), 15_000),
       rounds: positiveInteger("memory-rounds", get("memory-rounds", "3")),
@@ -292,6 +305,10 @@ export function parseOptions(argv: string[], env: Record<string, string | undefi
       recoveryTimeoutMs: 60_000,
       bodyBytes: fanout.bodyBytes,
       services,
+    },
+    mcp: {
+      calls: positiveInteger("mcp-calls", get("mcp-calls", "2000"), 1_000_000),
+      rounds: positiveInteger("mcp-rounds", get("mcp-rounds", "3"), 100),
     },
   };
 }

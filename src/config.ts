@@ -2,6 +2,7 @@
 
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { loadMcpConfig, type McpServerConfig } from "./agent/tools/mcp/mcp-config.ts";
 
 const Int = (minimum: number, maximum = Number.MAX_SAFE_INTEGER) => Type.Integer({ minimum, maximum });
 const Seconds = (minimum: number) => Type.Number({ minimum, maximum: 86_400 * 365 });
@@ -23,7 +24,16 @@ const settings = {
     schema: Type.String(),
     default: "You are a helpful assistant. Use the tools when they help; be concise.",
   },
+  // Globs over tool names (`fs__*`), as the MCP tools are `<server>__<tool>`.
   toolsRequireApproval: { env: "TOOLS_REQUIRE_APPROVAL", schema: Type.Array(Type.String({ minLength: 1 })), default: [] as string[] },
+  toolsAutoApprove: { env: "TOOLS_AUTO_APPROVE", schema: Type.Array(Type.String({ minLength: 1 })), default: [] as string[] },
+  // The longest tool argument text and tool result (or error) in characters, for every tool: a longer result is cut.
+  toolMaxChars: { env: "TOOL_MAX_CHARS", schema: Int(1000, 10_000_000), default: 100_000 },
+  mcpConfig: { env: "MCP_CONFIG", schema: Type.Optional(Type.String({ minLength: 1 })), default: undefined },
+  mcpToolTimeoutS: { env: "MCP_TOOL_TIMEOUT_S", schema: Seconds(0.01), default: 60 },
+  // The largest message held from an MCP server (stdio or HTTP); a longer tool result is cut as it is read, never held whole.
+  mcpMaxMessageBytes: { env: "MCP_MAX_MESSAGE_BYTES", schema: Int(64 * 1024, 256 * 1024 * 1024), default: 4 * 1024 * 1024 },
+  mcpRestartBaseMs: { env: "MCP_RESTART_BASE_MS", schema: Int(1, 60_000), default: 500 },
   approvalTimeoutS: { env: "APPROVAL_TIMEOUT_S", schema: Seconds(0.01), default: 600 },
   maxToolRounds: { env: "MAX_TOOL_ROUNDS", schema: Int(0, 100), default: 8 },
   runTimeoutS: { env: "RUN_TIMEOUT_S", schema: Seconds(0.1), default: 900 },
@@ -32,6 +42,8 @@ const settings = {
   checkpointMs: { env: "CHECKPOINT_MS", schema: Int(10, 60_000), default: 1000 },
   historyBudgetChars: { env: "HISTORY_BUDGET_CHARS", schema: Int(0), default: 32_000 },
   leaseTtlS: { env: "LEASE_TTL_S", schema: Seconds(0.3), default: 15 },
+  // How long a node that stopped heartbeating keeps its present clients on the Redis engine (docs/protocol.md section 14).
+  presenceNodeTtlS: { env: "PRESENCE_NODE_TTL_S", schema: Seconds(0.3), default: 15 },
   modelTimeoutS: { env: "MODEL_TIMEOUT_S", schema: Seconds(0.1), default: 300 },
   modelMaxRetries: { env: "MODEL_MAX_RETRIES", schema: Int(0, 10), default: 3 },
   modelRetryBaseMs: { env: "MODEL_RETRY_BASE_MS", schema: Int(0, 60_000), default: 500 },
@@ -63,6 +75,8 @@ export type Config = Omit<{ [K in keyof Settings]: Static<Settings[K]["schema"]>
   logLevel: "debug" | "info" | "warn" | "error" | "silent";
   /** Always set after parsing: MAX_BODY_BYTES, or MAX_FRAME_BYTES plus 64 KiB. */
   maxBodyBytes: number;
+  /** The servers of the MCP_CONFIG file, none without one. */
+  mcpServers: McpServerConfig[];
 };
 
 /** Room a request body gets beyond MAX_FRAME_BYTES when MAX_BODY_BYTES is unset. */
@@ -103,6 +117,12 @@ export function parseConfig(env: Record<string, string | undefined>, flags: Reco
     config[key] = value;
   }
   const parsed = config as Config;
+  parsed.mcpServers = [];
+  if (parsed.mcpConfig !== undefined) {
+    const mcp = loadMcpConfig(parsed.mcpConfig);
+    parsed.mcpServers = mcp.servers;
+    problems.push(...mcp.problems);
+  }
   if (problems.length === 0) {
     parsed.maxBodyBytes ??= parsed.maxFrameBytes + BODY_ENVELOPE_BYTES;
     if (parsed.idleTimeoutS <= parsed.pingIntervalS) {

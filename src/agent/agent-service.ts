@@ -5,7 +5,7 @@
 import type { ControlBus } from "../broker/control-bus.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
-import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, threadChannel, type ChatAck, type ChatPayload, type RunAccepted, type UserNotice } from "../protocol/index.ts";
 import { ActiveRunConflictError, RunLimitError, type Message, type Storage } from "../storage/storage.ts";
 import type { Caller } from "./caller.ts";
 import { SHUTDOWN, executeRun, type ExecuteRunDeps } from "./execute-run.ts";
@@ -14,13 +14,19 @@ import type { ModelClient, ModelTool } from "./model/model-client.ts";
 import type { ToolSet } from "./run.ts";
 import { RunControl } from "./run-control.ts";
 import type { Publish } from "./run-driver.ts";
+import type { PresenceWriter } from "./run-presence.ts";
 import { RunLeases } from "./run-leases.ts";
 import { RunRegistry } from "./run-registry.ts";
+import { UserNotices } from "./user-notices.ts";
+import { requireRole } from "../storage/thread-role.ts";
+import { ApprovalPolicy } from "./tools/approval-policy.ts";
 
 export type AgentConfig = Pick<
   Config,
   | "systemPrompt"
   | "toolsRequireApproval"
+  | "toolsAutoApprove"
+  | "toolMaxChars"
   | "approvalTimeoutS"
   | "maxToolRounds"
   | "runTimeoutS"
@@ -40,6 +46,8 @@ export interface AgentServiceDeps {
   controlBus: ControlBus;
   /** Publishes the runs' events on their thread channels. */
   publish: Publish;
+  /** The agent's presence on the threads of its runs. */
+  presence?: PresenceWriter;
 }
 
 export interface StartRunRequest {
@@ -92,12 +100,16 @@ interface WaitingCall {
 export class AgentService {
   readonly control: RunControl;
   readonly leases: RunLeases;
+  /** Thread and run changes for the owner's other clients, published by every entry point that makes one. */
+  readonly notices: UserNotices;
+  readonly approvals: ApprovalPolicy;
   private readonly runs: RunRegistry;
   private readonly execution: ExecuteRunDeps;
 
   constructor(private readonly deps: AgentServiceDeps) {
     const { config, storage, logger, controlBus, publish } = deps;
     this.runs = new RunRegistry(config.approvalTimeoutS * 1000);
+    this.notices = new UserNotices(publish, storage, logger);
     this.control = new RunControl({ runs: this.runs, storage, controlBus, logger });
     this.leases = new RunLeases({
       nodeId: controlBus.nodeId,
@@ -107,7 +119,7 @@ export class AgentService {
       hasRuns: () => this.runs.size > 0,
       publish,
     });
-    const approvalRequired = new Set(config.toolsRequireApproval);
+    this.approvals = new ApprovalPolicy(config.toolsRequireApproval, config.toolsAutoApprove);
     this.execution = {
       config,
       storage,
@@ -115,7 +127,8 @@ export class AgentService {
       model: deps.model,
       tools: deps.tools,
       publish,
-      requiresApproval: (name) => approvalRequired.has(name),
+      presence: deps.presence,
+      requiresApproval: (name) => this.approvals.requiresApproval(name, deps.tools.get(name)),
       release: (run) => this.runs.release(run),
     };
   }
@@ -152,9 +165,13 @@ export class AgentService {
     const userId = caller.userId;
     const thread = request.threadId === undefined ? undefined : await storage.getThread(request.threadId);
     // Another user's thread answers as one that does not exist, so thread ids cannot be probed
-    // (docs/protocol.md section 6.1).
+    // (docs/protocol.md section 6.1); its owner and editors may run it, a viewer is forbidden (section 14).
     const creating = thread === undefined && request.createThread === true;
-    if (request.threadId !== undefined && !creating && thread?.ownerId !== userId) throw new ProtocolError(ErrorCode.notFound, `no thread ${request.threadId}`);
+    if (request.threadId !== undefined && !creating) {
+      requireRole(thread && (await storage.threadRole(thread.id, userId)), "editor", request.threadId);
+    }
+    // A run on a shared thread is stored as the owner's, like every message of the thread.
+    const ownerId = thread?.ownerId ?? userId;
     const clientTools = request.clientTools ?? [];
     for (const tool of clientTools) {
       if (this.deps.tools.get(tool.name)) throw new ProtocolError(ErrorCode.invalidMessage, `the tool name ${tool.name} is taken by a server tool`);
@@ -169,19 +186,19 @@ export class AgentService {
     const lastQuestion = earlier.findLastIndex((message) => message.role === "user");
     if (request.regenerate && lastQuestion < 0) throw new ProtocolError(ErrorCode.invalidMessage, "the thread has no user message to answer again");
     const replaced = earlier.slice(lastQuestion + 1);
-    const run = this.runs.reserve(threadId, userId);
+    const run = this.runs.reserve(threadId, ownerId, userId);
     const userMessageId = request.regenerate ? earlier[lastQuestion]!.id : crypto.randomUUID();
     let history: Message[];
     try {
       // The database holds the one-active-run rule and the run limit for every node; a refused send stores nothing.
       await storage.insertRun(
         {
-          thread: thread ? undefined : { id: threadId, ownerId: userId, title: titleFrom(request.content) },
-          userMessage: request.regenerate || continued ? undefined : { id: userMessageId, threadId, ownerId: userId, role: "user", content: request.content, status: "completed" },
+          thread: thread ? undefined : { id: threadId, ownerId, title: titleFrom(request.content) },
+          userMessage: request.regenerate || continued ? undefined : { id: userMessageId, threadId, ownerId, role: "user", content: request.content, status: "completed" },
           runMessage: {
             id: run.messageId,
             threadId,
-            ownerId: userId,
+            ownerId,
             role: "assistant",
             content: "",
             status: "streaming",
@@ -207,7 +224,18 @@ export class AgentService {
     const messages = modelMessages(config.systemPrompt, history, config.historyBudgetChars);
     const useReasoning = request.useReasoning ?? true;
     const execution = clientTools.length > 0 ? { ...this.execution, tools: withClientTools(this.deps.tools, clientTools) } : this.execution;
-    setTimeout(() => executeRun(run, messages, useReasoning, execution).finally(run.finish), 0);
+    if (!thread) this.notices.send(ownerId, { type: "thread_created", thread_id: threadId });
+    // A new thread has no members yet; a shared one's members follow its runs too.
+    const notify = (notice: UserNotice) => (thread ? this.notices.sendToThread(ownerId, notice) : this.notices.send(ownerId, notice));
+    notify({ type: "run_started", thread_id: threadId, message_id: run.messageId });
+    setTimeout(
+      () =>
+        executeRun(run, messages, useReasoning, execution).finally(() => {
+          run.finish();
+          notify({ type: "run_finished", thread_id: threadId, message_id: run.messageId });
+        }),
+      0,
+    );
     return { status: "accepted", thread_id: threadId, user_message_id: userMessageId, message_id: run.messageId, channel };
   }
 

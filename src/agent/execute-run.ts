@@ -8,18 +8,22 @@ import type { Storage } from "../storage/storage.ts";
 import type { ModelClient, ModelMessage } from "./model/model-client.ts";
 import { runAgent, type ToolSet } from "./run.ts";
 import { RunDriver, type Publish } from "./run-driver.ts";
+import { RunPresence, type PresenceWriter } from "./run-presence.ts";
+import { threadChannel } from "../protocol/index.ts";
 import type { ActiveRun } from "./run-registry.ts";
 
 /** The abort reason of runs cut off by the server's shutdown. */
 export const SHUTDOWN = "shutdown";
 
 export interface ExecuteRunDeps {
-  config: Pick<Config, "runTimeoutS" | "maxToolRounds" | "coalesceMs" | "checkpointMs">;
+  config: Pick<Config, "runTimeoutS" | "maxToolRounds" | "toolMaxChars" | "coalesceMs" | "checkpointMs">;
   storage: Storage;
   logger: Logger;
   model: ModelClient;
   tools: ToolSet;
   publish: Publish;
+  /** Where the agent is present on the threads of its runs (docs/protocol.md section 14). */
+  presence?: PresenceWriter;
   requiresApproval(toolName: string): boolean;
   /** Forgets the run: called once its end is stored, before its final event goes out, and again when it is over. */
   release(run: ActiveRun): void;
@@ -38,14 +42,16 @@ export async function executeRun(run: ActiveRun, messages: ModelMessage[], useRe
     checkpointMs: config.checkpointMs,
     // Released before the final event goes out, so a send reacting to it is not a conflict.
     onFinalStored: () => deps.release(run),
+    presence: deps.presence && new RunPresence(deps.presence, threadChannel(run.threadId), run.messageId, log),
   });
   const steps = runAgent(
-    { threadId: run.threadId, userId: run.ownerId, messages, useReasoning },
+    { threadId: run.threadId, userId: run.startedBy, messages, useReasoning },
     {
       model,
       tools,
       storage,
       maxToolRounds: config.maxToolRounds,
+      toolMaxChars: config.toolMaxChars,
       requiresApproval: deps.requiresApproval,
       awaitApproval: (callId, abort) => run.approvals.wait(callId, abort),
       abortMessage: () => {

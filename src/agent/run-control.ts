@@ -7,6 +7,7 @@ import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from
 import type { Message, Storage } from "../storage/storage.ts";
 import type { ApprovalDecision } from "./run.ts";
 import type { RunRegistry } from "./run-registry.ts";
+import { mayEdit, requireRole } from "../storage/thread-role.ts";
 
 // How long a request to the node running a run may take before it counts as unreachable.
 const CONTROL_TIMEOUT_MS = 5000;
@@ -25,7 +26,10 @@ export class RunControl {
     deps.controlBus.onRequest((request) => this.onRequest(request));
   }
 
-  /** Stops a run wherever it runs: `not_found` for an unknown or finished run, `forbidden` for another user's. */
+  /**
+   * Stops a run wherever it runs: `not_found` for an unknown or finished run, `forbidden` for one on a
+   * thread the user neither owns nor edits (docs/protocol.md section 14).
+   */
   async stop(userId: string, messageId: string): Promise<void> {
     if (this.deps.runs.get(messageId)) return this.stopHere(userId, messageId);
     const nodeId = await this.remoteNode(userId, messageId);
@@ -41,15 +45,18 @@ export class RunControl {
 
   /**
    * Stops the run active on the user's thread, only that of `messageId` when given, and returns its
-   * message id. `not_found` alike when there is none and when the thread is not the user's, so thread ids
-   * cannot be probed.
+   * message id. `not_found` alike when there is none and when the user has no role on the thread, so
+   * thread ids cannot be probed; `forbidden` for a viewer.
    */
   async stopThreadRun(userId: string, threadId: string, messageId?: string): Promise<string> {
     const local = this.deps.runs.onThread(threadId);
+    const role = await this.deps.storage.threadRole(threadId, userId);
     const active = local ? { id: local.messageId, ownerId: local.ownerId } : await this.activeMessage(threadId);
-    if (!active || active.ownerId !== userId || (messageId !== undefined && active.id !== messageId)) {
+    if (!active || role === undefined || (messageId !== undefined && active.id !== messageId)) {
       throw new ProtocolError(ErrorCode.notFound, `no active run on thread ${threadId}`);
     }
+    // A viewer sees the run, so it is told it may not stop it (docs/protocol.md section 14.6).
+    requireRole(role, "editor", threadId);
     await this.stop(userId, active.id);
     return active.id;
   }
@@ -77,13 +84,24 @@ export class RunControl {
     return (await this.deps.storage.listMessages(threadId)).find((message) => message.role === "assistant" && unfinished(message));
   }
 
-  private stopHere(userId: string, messageId: string): void {
-    this.deps.runs.owned(userId, messageId).controller.abort();
+  private async stopHere(userId: string, messageId: string): Promise<void> {
+    (await this.editable(userId, messageId)).controller.abort();
   }
 
-  private decideHere(userId: string, messageId: string, callId: string, decision: ApprovalDecision): void {
-    const run = this.deps.runs.owned(userId, messageId);
+  private async decideHere(userId: string, messageId: string, callId: string, decision: ApprovalDecision): Promise<void> {
+    const run = await this.editable(userId, messageId);
     if (!run.approvals.decide(callId, decision)) throw new ProtocolError(ErrorCode.notFound, `no tool call ${callId} is waiting for approval`);
+  }
+
+  /** This node's run of `messageId` when the user may control it: `not_found` when none, `forbidden` for a user who may not. */
+  private async editable(userId: string, messageId: string) {
+    const run = this.deps.runs.active(messageId);
+    // The role is read again on the node that runs the run: a member removed meanwhile is refused here too.
+    if (run.ownerId !== userId && !mayEdit(await this.deps.storage.threadRole(run.threadId, userId))) {
+      throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
+    }
+    // The run may have ended while the role was read.
+    return this.deps.runs.active(messageId);
   }
 
   /** The node running a run this node does not have; not_found or forbidden as for a local one. */
@@ -92,14 +110,16 @@ export class RunControl {
     if (!message || !unfinished(message) || !message.nodeId || message.nodeId === this.deps.controlBus.nodeId) {
       throw new ProtocolError(ErrorCode.notFound, `no active run for message ${messageId}`);
     }
-    if (message.ownerId !== userId) throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
+    if (message.ownerId !== userId && !mayEdit(await this.deps.storage.threadRole(message.threadId, userId))) {
+      throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
+    }
     return message.nodeId;
   }
 
   /** Requests from other nodes for the runs this node executes, checked against the schema by the bus. */
   private async onRequest(request: ControlRequest): Promise<ControlReply> {
-    if (request.action === "stop") this.stopHere(request.userId, request.messageId);
-    else this.decideHere(request.userId, request.messageId, request.callId, { approved: request.approved, reason: request.reason });
+    if (request.action === "stop") await this.stopHere(request.userId, request.messageId);
+    else await this.decideHere(request.userId, request.messageId, request.callId, { approved: request.approved, reason: request.reason });
     return { ok: true };
   }
 }

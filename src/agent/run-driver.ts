@@ -7,6 +7,7 @@ import { threadChannel, type RunEventPayload } from "../protocol/index.ts";
 import type { Storage } from "../storage/storage.ts";
 import type { FinalStep, RunStep } from "./run.ts";
 import { RunState } from "./run-state.ts";
+import type { RunPresence } from "./run-presence.ts";
 
 /** Publishes a run event on a thread channel; the agent is given one and knows no gateway. */
 export type Publish = (channel: string, payload: string) => Promise<Publication>;
@@ -19,6 +20,8 @@ export interface RunDriverDeps {
   checkpointMs: number;
   /** Called once the final state is stored, before the final event goes out. */
   onFinalStored?(): void;
+  /** The agent's presence on the thread, following each published event. */
+  presence?: RunPresence;
 }
 
 type DeltaStep = Extract<RunStep, { type: "reasoning" | "response" }>;
@@ -95,6 +98,8 @@ export class RunDriver {
     } finally {
       clearTimeout(this.flushTimer);
       clearTimeout(this.checkpointTimer);
+      // However the run ended, even with its final event unpublished, the agent is no longer there.
+      this.deps.presence?.leave();
     }
     await this.checkpoint();
     if (!final) throw new Error("run ended without a final step");
@@ -157,6 +162,7 @@ export class RunDriver {
     }
     const publication = await this.deps.publish(this.channel, JSON.stringify(payload));
     this.state.apply(step, publication.seq, publication.epoch);
+    this.deps.presence?.follow(payload);
     this.checkpointTimer ??= setTimeout(() => {
       this.checkpoint().catch((error) => this.deps.logger.warn("run checkpoint failed", { message_id: this.messageId, error }));
     }, this.deps.checkpointMs);

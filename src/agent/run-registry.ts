@@ -6,7 +6,10 @@ import { Approvals } from "./approvals.ts";
 
 export interface ActiveRun {
   readonly threadId: string;
+  /** The thread's owner, whose the run's messages are. */
   readonly ownerId: string;
+  /** Who sent the message the run answers: the owner, or an editor of a shared thread. */
+  readonly startedBy: string;
   readonly messageId: string;
   /** The run's one way to stop (docs/protocol.md section 6.3). */
   readonly controller: AbortController;
@@ -27,13 +30,14 @@ export class RunRegistry {
     return this.byMessage.size;
   }
 
-  /** A new run of `ownerId` on the thread; `conflict` when it has one here. Checked and reserved in one synchronous step, so two sends cannot both pass. */
-  reserve(threadId: string, ownerId: string): ActiveRun {
+  /** A new run on the thread of `ownerId`; `conflict` when it has one here. Checked and reserved in one synchronous step, so two sends cannot both pass. */
+  reserve(threadId: string, ownerId: string, startedBy = ownerId): ActiveRun {
     if (this.byThread.has(threadId)) throw new ProtocolError(ErrorCode.conflict, "a run is already active on this thread");
     const { promise, resolve } = Promise.withResolvers<void>();
     const run: ActiveRun = {
       threadId,
       ownerId,
+      startedBy,
       messageId: crypto.randomUUID(),
       controller: new AbortController(),
       approvals: new Approvals(this.approvalTimeoutMs),
@@ -53,11 +57,10 @@ export class RunRegistry {
     return this.byMessage.get(messageId);
   }
 
-  /** The run of `messageId` when `userId` owns it: `not_found` when this node has none, `forbidden` for another user's. */
-  owned(userId: string, messageId: string): ActiveRun {
+  /** The run of `messageId`: `not_found` when this node has none. */
+  active(messageId: string): ActiveRun {
     const run = this.byMessage.get(messageId);
     if (!run) throw new ProtocolError(ErrorCode.notFound, `no active run for message ${messageId}`);
-    if (run.ownerId !== userId) throw new ProtocolError(ErrorCode.forbidden, "this run belongs to another user");
     return run;
   }
 

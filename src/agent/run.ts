@@ -51,6 +51,8 @@ export interface RunDeps {
   /** Resolves when the owner approves or rejects the call, or the approval times out (rejected). */
   awaitApproval(callId: string, signal: AbortSignal): Promise<ApprovalDecision>;
   maxToolRounds: number;
+  /** The longest argument text and result (or error) of any tool call, in characters (TOOL_MAX_CHARS). */
+  toolMaxChars: number;
   /** Says why the signal aborted when it was not a user's stop: a time limit or a shutdown. */
   abortMessage(signal: AbortSignal): { message: string; details: Record<string, unknown> } | undefined;
   onUnexpectedError(error: unknown): void;
@@ -163,7 +165,12 @@ async function* callTool(
   deps: RunDeps,
   signal: AbortSignal,
 ): AsyncGenerator<RunStep, string, undefined> {
-  const parsed = deps.tools.parseArguments(name, rawArguments);
+  const limit = deps.toolMaxChars;
+  // Arguments over the limit are neither parsed nor repeated in events: the same bound for every tool.
+  const parsed =
+    rawArguments.length > limit
+      ? { ok: false as const, error: `invalid arguments: ${rawArguments.length} characters, over the limit of ${limit}`, parsed: `[${rawArguments.length} characters not shown]` }
+      : deps.tools.parseArguments(name, rawArguments);
   const view: ToolCallView = { call_id: callId, name, arguments: parsed.ok ? parsed.args : parsed.parsed };
   const tool = deps.tools.get(name);
   if (!parsed.ok || !tool) {
@@ -190,13 +197,20 @@ async function* callTool(
     const output = await tool.execute(parsed.args as never, { signal, userId: input.userId, threadId: input.threadId, storage: deps.storage });
     if (signal.aborted) return "Error: the run was stopped";
     if (output.sources && output.sources.length > 0) yield { type: "sources", sources: output.sources };
-    yield { type: "tool", status: "done", tool: { ...view, result: output.result } };
-    return output.result;
+    const result = cutText(output.result, limit, "result");
+    yield { type: "tool", status: "done", tool: { ...view, result } };
+    return result;
   } catch (error) {
     if (signal.aborted) return "Error: the run was stopped";
-    const message = error instanceof Error && error.name === "ToolError" ? error.message : "the tool failed";
+    const message = error instanceof Error && error.name === "ToolError" ? cutText(error.message, limit, "error") : "the tool failed";
     if (!(error instanceof Error && error.name === "ToolError")) deps.onUnexpectedError(error);
     yield { type: "tool", status: "failed", tool: { ...view, error: message } };
     return `Error: ${message}`;
   }
+}
+
+/** The text within `limit` characters, with a note saying how much was left out when it was cut. */
+export function cutText(text: string, limit: number, what: string): string {
+  if (text.length <= limit) return text;
+  return `${text.slice(0, limit)}\n[agentwire: the tool's ${what} was ${text.length} characters; cut to the first ${limit}]`;
 }

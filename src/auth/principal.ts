@@ -1,6 +1,6 @@
 // Who is on the other end of a connection or request, and what the token lets them do.
 
-import { isReservedChannel, isUserNamespace, threadIdOf } from "../protocol/index.ts";
+import { isReservedChannel, isUserNamespace, threadIdOf, type ThreadRole } from "../protocol/index.ts";
 import { compileGlob, matchesAny, type Glob } from "./glob.ts";
 
 export interface Claims {
@@ -27,20 +27,21 @@ export function principalOf(claims: Claims): Principal {
   return { sub: claims.sub, exp: claims.exp, subscribeGlobs: globsOf(claims.subscribe), publishGlobs: globsOf(claims.publish) };
 }
 
-/** Looks up a thread's owner; undefined when there is no such thread. */
-export type ThreadOwnerLookup = (threadId: string) => Promise<string | undefined>;
+/** A user's role on a thread (owner, or member of a shared thread); undefined when none or no such thread. */
+export type ThreadAccessLookup = (threadId: string, userId: string) => Promise<ThreadRole | undefined>;
 
 /**
- * May this principal subscribe to the channel? Own namespace and granted globs always;
- * a thread channel when the principal owns the thread. Reserved channels never.
+ * May this principal subscribe to the channel? Own namespace and granted globs always; a thread
+ * channel when the principal owns the thread or it is shared with them (docs/protocol.md section 14).
+ * Reserved channels never.
  */
-export async function canSubscribe(principal: Principal, channel: string, threadOwner: ThreadOwnerLookup): Promise<boolean> {
+export async function canSubscribe(principal: Principal, channel: string, threadAccess: ThreadAccessLookup): Promise<boolean> {
   if (isReservedChannel(channel)) return false;
   if (isUserNamespace(channel, principal.sub)) return true;
   if (matchesAny(principal.subscribeGlobs, channel)) return true;
   const threadId = threadIdOf(channel);
   if (threadId === undefined || threadId.length === 0) return false;
-  return (await threadOwner(threadId)) === principal.sub;
+  return (await threadAccess(threadId, principal.sub)) !== undefined;
 }
 
 /** Whether the subscribe decision depends only on the token (no storage lookup needed). */

@@ -1,9 +1,10 @@
 // Requests between nodes: a run lives on the node that accepted it, and stop/approve/reject sent to
 // any other node are forwarded to it here. The in-process bus serves a single node.
 
-import { ErrorCode, ProtocolError, type ControlReply, type ControlRequest } from "../protocol/index.ts";
+import { ErrorCode, ProtocolError, type ControlNotice, type ControlReply, type ControlRequest } from "../protocol/index.ts";
 
 export type ControlHandler = (request: ControlRequest) => Promise<ControlReply>;
+export type NoticeHandler = (notice: ControlNotice) => void;
 
 export interface ControlBus {
   /** This node's id, stored with the runs it executes. */
@@ -21,6 +22,10 @@ export interface ControlBus {
   request(nodeId: string, request: ControlRequest, timeoutMs: number): Promise<ControlReply>;
   /** The one handler for requests addressed to this node. */
   onRequest(handler: ControlHandler): void;
+  /** Tells every node, this one included; resolves once the notice is on its way to all of them. */
+  broadcast(notice: ControlNotice): Promise<void>;
+  /** The one handler for notices, from any node. */
+  onNotice(handler: NoticeHandler): void;
   close(): Promise<void>;
 }
 
@@ -28,8 +33,17 @@ export interface ControlBus {
 export class LocalControlBus implements ControlBus {
   readonly singleNode = true;
   private handler: ControlHandler | undefined;
+  private noticeHandler: NoticeHandler = () => {};
 
   constructor(readonly nodeId: string) {}
+
+  async broadcast(notice: ControlNotice): Promise<void> {
+    this.noticeHandler(notice);
+  }
+
+  onNotice(handler: NoticeHandler): void {
+    this.noticeHandler = handler;
+  }
 
   async request(nodeId: string, request: ControlRequest): Promise<ControlReply> {
     if (nodeId !== this.nodeId || !this.handler) throw new ProtocolError(ErrorCode.unavailable, `node ${nodeId} cannot be reached`);

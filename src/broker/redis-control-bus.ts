@@ -4,14 +4,16 @@ import { createLogger, type Logger } from "../observability/log.ts";
 import {
   ErrorCode,
   ProtocolError,
+  controlNotice,
   controlReply,
   controlRequest,
   decodeControlEnvelope,
   type ControlEnvelope,
+  type ControlNotice,
   type ControlReply,
   type ControlRequest,
 } from "../protocol/index.ts";
-import type { ControlBus, ControlHandler } from "./control-bus.ts";
+import type { ControlBus, ControlHandler, NoticeHandler } from "./control-bus.ts";
 import type { RedisBroker } from "./redis-broker.ts";
 import { RedisConnection, asUnavailable } from "./redis-connection.ts";
 import { RedisSubscriber } from "./redis-subscriber.ts";
@@ -34,7 +36,8 @@ export type RedisControlBusOptions = {
 type Envelope =
   | { type: "request"; id: string; from: string; message: ControlRequest }
   | { type: "answer"; id: string; message: ControlReply }
-  | { type: "error"; id: string; code: string; message: string };
+  | { type: "error"; id: string; code: string; message: string }
+  | { type: "notice"; from: string; message: ControlNotice };
 
 interface PendingRequest {
   nodeId: string;
@@ -49,9 +52,15 @@ export function nodeChannel(prefix: string, nodeId: string): string {
   return `${prefix}node:${nodeId}`;
 }
 
+/** The channel every node listens to for notices. */
+export function broadcastChannel(prefix: string): string {
+  return `${prefix}nodes`;
+}
+
 export class RedisControlBus implements ControlBus {
   readonly singleNode = false;
   private handler: ControlHandler | undefined;
+  private noticeHandler: NoticeHandler = () => {};
   private readonly pending = new Map<string, PendingRequest>();
 
   private constructor(
@@ -81,6 +90,7 @@ export class RedisControlBus implements ControlBus {
     try {
       // The subscriber re-subscribes this channel after every reconnection, as it does for broker channels.
       await connections.subscriber.subscribe(nodeChannel(options.prefix, options.nodeId), (message) => bus.receive(message));
+      await connections.subscriber.subscribe(broadcastChannel(options.prefix), (message) => bus.receive(message));
     } catch (error) {
       if (bus.ownsConnections) bus.closeConnections();
       throw error;
@@ -106,11 +116,25 @@ export class RedisControlBus implements ControlBus {
     this.handler = handler;
   }
 
+  async broadcast(notice: ControlNotice): Promise<void> {
+    const envelope: Envelope = { type: "notice", from: this.nodeId, message: notice };
+    try {
+      await this.connections.commands.send("PUBLISH", [broadcastChannel(this.prefix), JSON.stringify(envelope)]);
+    } catch (error) {
+      throw asUnavailable(error);
+    }
+  }
+
+  onNotice(handler: NoticeHandler): void {
+    this.noticeHandler = handler;
+  }
+
   async close(): Promise<void> {
     for (const id of [...this.pending.keys()]) {
       this.settle(id)?.reject(new ProtocolError(ErrorCode.unavailable, "the control bus is closing"));
     }
     await this.connections.subscriber.unsubscribe(nodeChannel(this.prefix, this.nodeId));
+    await this.connections.subscriber.unsubscribe(broadcastChannel(this.prefix));
     if (this.ownsConnections) this.closeConnections();
   }
 
@@ -141,12 +165,24 @@ export class RedisControlBus implements ControlBus {
       this.logger.warn("ignored a malformed control message", { error, details: (error as ProtocolError).details });
       return;
     }
-    if (envelope.type === "request") void this.answer(envelope);
+    if (envelope.type === "notice") this.notice(envelope);
+    else if (envelope.type === "request") void this.answer(envelope);
     else if (envelope.type === "answer") this.resolve(envelope.id, envelope.message);
     else {
       const code = knownCodes.has(envelope.code) ? (envelope.code as ErrorCode) : ErrorCode.internal;
       this.settle(envelope.id)?.reject(new ProtocolError(code, envelope.message));
     }
+  }
+
+  private notice(envelope: Extract<ControlEnvelope, { type: "notice" }>): void {
+    let notice: ControlNotice;
+    try {
+      notice = controlNotice(envelope.message);
+    } catch (error) {
+      this.logger.warn("ignored a malformed control notice", { from: envelope.from, error, details: (error as ProtocolError).details });
+      return;
+    }
+    this.noticeHandler(notice);
   }
 
   private resolve(id: string, message: unknown): void {

@@ -135,8 +135,8 @@ export class ChatApi {
     let feed = this.feeds.get(channel);
     const backfill = feed !== undefined;
     if (!feed) {
-      // An application's own subscription of the thread may be ahead of the snapshot; what it delivered
-      // before the feed existed cannot be replayed for this handle. Watch before subscribing yourself.
+      // Not expected for a subscription the application made (subscribe() gives it a feed), only for one
+      // the feed of which ended; what it delivered before this feed cannot be replayed for the handle.
       const existing = this.host.subscription(channel);
       const subscription = existing ?? this.host.subscribe(channel, { since: snapshot.seq, epoch: snapshot.epoch });
       feed = this.newFeed(threadId, subscription, existing === undefined);
@@ -146,10 +146,13 @@ export class ChatApi {
     return handle;
   }
 
-  /** @internal The application subscribed to a channel: when it is a thread with a send in flight, follow it too. */
+  /**
+   * @internal The application subscribed to a channel: when it is a thread, follow it from the start, so a
+   * send's early events and the recent events a later watch() needs are all kept.
+   */
   noticeSubscription(channel: string): void {
     const threadId = threadIdOf(channel);
-    if (threadId !== undefined && this.sendsByThread.has(threadId)) this.existingFeed(threadId);
+    if (threadId !== undefined) this.existingFeed(threadId);
   }
 
   /** @internal The client is closed: every handle fails. */

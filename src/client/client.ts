@@ -3,6 +3,7 @@
 import { isReservedChannel, isValidChannel } from "../protocol/channels.ts";
 import { ErrorCode } from "../protocol/codes.ts";
 import type { PublishedPayload, ServerEnvelope, SubscribedPayload } from "../protocol/server-frames.ts";
+import type { PresenceFrame, PresencePayload } from "../protocol/presence.ts";
 import { ChatApi } from "./chat.ts";
 import type { AgentwireClientOptions } from "./client-options.ts";
 import { Connection } from "./connection.ts";
@@ -43,6 +44,7 @@ export class AgentwireClient extends Connection {
       maxRetryDelayMs: this.maxReconnectDelayMs,
       request: (spec) => this.startRequest(spec, false),
       sendUnsubscribe: (channel) => this.sendUnsubscribe(channel),
+      queryPresence: (payload) => this.request<PresencePayload>("subscription", payload),
       forget: (subscription) => {
         if (this.subscriptions.get(subscription.channel) === subscription) this.subscriptions.delete(subscription.channel);
       },
@@ -134,6 +136,10 @@ export class AgentwireClient extends Connection {
   protected onOffline(): void {
     this.announcements.clear();
     for (const subscription of [...this.subscriptions.values()]) subscription.onTransportClosed();
+  }
+
+  protected onPresenceFrame(frame: PresenceFrame): void {
+    this.subscriptions.get(frame.channel)?.handlePresence(frame.presence);
   }
 
   protected onFrame(frame: ServerEnvelope): void {

@@ -4,6 +4,7 @@
 
 import { CloseCode } from "../protocol/codes.ts";
 import type { ConnectedPayload, ServerEnvelope } from "../protocol/server-frames.ts";
+import type { PresenceFrame } from "../protocol/presence.ts";
 import { Backoff } from "./backoff.ts";
 import { ClientCloseCode, type AgentwireClientOptions, type ClientEvents, type ClientState } from "./client-options.ts";
 import { Emitter } from "./emitter.ts";
@@ -73,6 +74,8 @@ export abstract class Connection extends Emitter<ClientEvents> {
 
   /** A frame without id, other than `connected` (publications, announcements, errors). */
   protected abstract onFrame(frame: ServerEnvelope): void;
+  /** A presence frame of a channel subscribed with `presence: true` (docs/protocol.md section 14). */
+  protected abstract onPresenceFrame(frame: PresenceFrame): void;
   /** Authenticated, before the application hears of it: resubscribe and send what waited. */
   protected abstract onOnline(): void;
   /** The transport closed: the server forgot this connection's subscriptions. */
@@ -259,6 +262,7 @@ export abstract class Connection extends Emitter<ClientEvents> {
       this.emit("error", new AgentwireError(ClientErrorCode.badFrame, "the server sent a frame that is not a protocol envelope"));
       return;
     }
+    if ("presence" in frame) return this.onPresenceFrame(frame);
     // A frame with an id is a direct reply; one nobody waits for any more (timed out) is dropped.
     if (frame.id !== undefined) {
       this.requests.reply(frame);

@@ -6,7 +6,7 @@ export type { RequestOptions } from "./client.ts";
 export { ClientCloseCode } from "./client-options.ts";
 export type { AgentwireClientOptions, ClientEvents, ClientState, DisconnectInfo } from "./client-options.ts";
 export { Subscription } from "./subscription.ts";
-export type { ResetHandler, ResumePosition, SubscribeOptions, SubscriptionEvents, SubscriptionState } from "./subscription.ts";
+export type { PresenceQuery, ResetHandler, ResumePosition, SubscribeOptions, SubscriptionEvents, SubscriptionState } from "./subscription.ts";
 export { ChatApi } from "./chat.ts";
 export type { SendOptions } from "./chat.ts";
 export { RunHandle, finalEventOf } from "./run-handle.ts";
@@ -22,8 +22,11 @@ export { ReadyState } from "./websocket.ts";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.ts";
 export type { Publication } from "./frames.ts";
 export { ErrorCode, CloseCode } from "../protocol/codes.ts";
-export { threadChannel, threadIdOf } from "../protocol/channels.ts";
-export type { MessageStatus, MessageView, StoredToolCall, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+export { threadChannel, threadIdOf, userNoticeChannel } from "../protocol/channels.ts";
+export type { UserNotice, UserNoticeType } from "../protocol/user-notices.ts";
+export type { MemberRole, MemberView, MessageStatus, MessageView, StoredToolCall, ThreadRole, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+export { AGENT_USER } from "../protocol/agent-state.ts";
+export type { AgentState, PresenceChange, PresenceDiff, PresencePayload, PresentClient } from "../protocol/presence.ts";
 export type { RunEventPayload, SourceView, ToolCallStatus, ToolCallView, UsageView } from "../protocol/run-events.ts";
 export type {
   ConnectedPayload,

@@ -3,6 +3,8 @@
 
 import type { MessageView } from "../protocol/rest-views.ts";
 import type { RunEventPayload } from "../protocol/run-events.ts";
+import { agentStateAfter } from "../protocol/agent-state.ts";
+import type { AgentState } from "../protocol/presence.ts";
 import type { RunControlAck } from "../protocol/server-frames.ts";
 import { Emitter } from "./emitter.ts";
 import type { AgentwireError } from "./errors.ts";
@@ -17,6 +19,8 @@ export interface RunHandleEvents {
    */
   reset: { message: MessageView | undefined };
   error: AgentwireError;
+  /** The agent's state changed (`undefined` once the run is over), as its presence on the thread announces it. */
+  agentState: AgentState | undefined;
 }
 
 /** Sends a control action for this run on the `chat` channel and resolves with the ack. */
@@ -47,6 +51,12 @@ export class RunHandle extends Emitter<RunHandleEvents> implements AsyncIterable
   snapshot: MessageView | undefined;
   final: RunEventPayload | undefined;
   error: AgentwireError | undefined;
+  /**
+   * What the agent is doing (docs/protocol.md section 14): `thinking`, `tool`, `responding` or
+   * `awaiting_approval`, read from the run's events as the server does for its presence; undefined
+   * before the first event and once the run is over.
+   */
+  agentState: AgentState | undefined;
   private fromSeq: number;
   private baseText: string;
   private deltaText = "";
@@ -125,6 +135,7 @@ export class RunHandle extends Emitter<RunHandleEvents> implements AsyncIterable
     if (this.finished || seq <= this.fromSeq) return;
     this.events.push(event);
     if (event.type === "response" && event.status === "in_progress") this.deltaText += event.message;
+    this.followAgent(event);
     this.emit("event", event);
     if (event.final_message) this.settle(event);
     else this.notify();
@@ -156,13 +167,22 @@ export class RunHandle extends Emitter<RunHandleEvents> implements AsyncIterable
   fail(error: AgentwireError): void {
     if (this.finished) return;
     this.error = error;
+    this.agentState = undefined;
     this.rejectDone(error);
     this.emit("error", error);
     this.notify();
     this.onSettled?.();
   }
 
+  private followAgent(event: RunEventPayload): void {
+    const state = agentStateAfter(event, this.agentState);
+    if (state === this.agentState) return;
+    this.agentState = state;
+    this.emit("agentState", state);
+  }
+
   private settle(final: RunEventPayload): void {
+    this.followAgent(final);
     this.final = final;
     this.resolveDone(final);
     this.notify();

@@ -6,7 +6,8 @@ import type { ServerEnvelope, SubscribedPayload } from "../protocol/server-frame
 import { Backoff } from "./backoff.ts";
 import { Emitter } from "./emitter.ts";
 import { AgentwireError, ClientErrorCode, errorFromPayload } from "./errors.ts";
-import type { Publication } from "./frames.ts";
+import { presenceChanges, type Publication } from "./frames.ts";
+import type { PresenceChange, PresenceDiff, PresencePayload } from "../protocol/presence.ts";
 import type { RequestSpec } from "./requests.ts";
 
 export type SubscriptionState = "unsubscribed" | "subscribing" | "subscribed";
@@ -30,6 +31,14 @@ export interface SubscribeOptions {
   /** The last seq the application already has (with `epoch`): the first subscribe recovers after it. */
   since?: number;
   epoch?: string;
+  /** Also receive the channel's joins, leaves and updates as `presence` events (docs/protocol.md section 14). */
+  presence?: boolean;
+}
+
+/** A page of the presence query: `limit` clients at most (the server's default 100), after `cursor`. */
+export interface PresenceQuery {
+  limit?: number;
+  cursor?: string;
 }
 
 export interface SubscriptionEvents<P> {
@@ -42,6 +51,12 @@ export interface SubscriptionEvents<P> {
   error: AgentwireError;
   /** The subscription ended: `client` (unsubscribe()), or the server's reason (e.g. `forbidden`). */
   unsubscribed: { reason: string };
+  /**
+   * A client joined or left, or the agent's state changed (subscribed with `presence: true`); a
+   * coalesced frame arrives as its changes one by one. Changes are not replayed after a reconnect:
+   * query presence() again on each `subscribed`.
+   */
+  presence: PresenceChange;
 }
 
 /** What a Subscription needs of its client. */
@@ -54,6 +69,8 @@ export interface SubscriptionHost {
   /** Sends a request now; only called while online. */
   request(spec: RequestSpec): void;
   sendUnsubscribe(channel: string): void;
+  /** Sends a presence query (queued while offline) and resolves with its answer. */
+  queryPresence(payload: Record<string, unknown>): Promise<PresencePayload>;
   forget(subscription: Subscription<any>): void;
 }
 
@@ -84,6 +101,7 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly backoff: Backoff;
   private readonly resetHandlers = new Set<ResetHandler>();
+  private readonly withPresence: boolean;
 
   constructor(
     readonly channel: string,
@@ -93,6 +111,7 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
     super();
     this.backoff = new Backoff(host.minRetryDelayMs, host.maxRetryDelayMs);
     if (options.onReset) this.resetHandlers.add(options.onReset);
+    this.withPresence = options.presence === true;
     if (options.since !== undefined) {
       this.lastSeq = options.since;
       this.epoch = options.epoch;
@@ -105,6 +124,14 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
     const online = this.host.online;
     this.end("client");
     if (online) this.host.sendUnsubscribe(this.channel);
+  }
+
+  /** Who is present on the channel: one page (pass its `next_cursor` as `cursor` for the next). */
+  presence(query: PresenceQuery = {}): Promise<PresencePayload> {
+    const payload: Record<string, unknown> = { action: "presence", channel: this.channel };
+    if (query.limit !== undefined) payload.limit = query.limit;
+    if (query.cursor !== undefined) payload.cursor = query.cursor;
+    return this.host.queryPresence(payload);
   }
 
   /** Adds a reset handler beside the one given to subscribe(); returns a function that removes it. */
@@ -157,6 +184,12 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
     this.emit("publication", { channel: this.channel, seq, payload });
   }
 
+  /** @internal A presence frame of this channel. */
+  handlePresence(presence: PresenceChange | PresenceDiff): void {
+    if (this.state !== "subscribed") return;
+    for (const change of presenceChanges(presence)) this.emit("presence", change);
+  }
+
   /** @internal A `subscribed` frame without id for this channel: the server re-subscribed us for a chat send. */
   onAnnouncement(ack: SubscribedPayload): void {
     if (this.state === "subscribing") {
@@ -200,6 +233,7 @@ export class Subscription<P = Record<string, unknown>> extends Emitter<Subscript
     this.clearRetry();
     const generation = ++this.generation;
     const payload: Record<string, unknown> = { action: "subscribe", channel: this.channel };
+    if (this.withPresence) payload.presence = true;
     if (this.lastSeq !== undefined) {
       payload.since = this.lastSeq;
       if (this.epoch !== undefined) payload.epoch = this.epoch;

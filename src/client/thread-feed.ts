@@ -65,7 +65,9 @@ export class ThreadFeed {
   checkIdle(): void {
     if (this.sendsInFlight() > 0) return;
     this.early = [];
-    if (this.handles.size === 0) this.onIdle(this);
+    // On the application's own subscription the feed lasts as long as it: its recent events are what a
+    // later watch() of a run needs from before its snapshot was read.
+    if (this.handles.size === 0 && this.owned) this.onIdle(this);
   }
 
   /** Stops listening; ends the subscription too when the chat created it. */

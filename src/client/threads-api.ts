@@ -1,6 +1,7 @@
 // The REST side (docs/protocol.md section 7): threads and their messages, with the bearer token and typed errors.
 
-import type { MessageView, ThreadList, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+import type { MemberList, MemberRole, MemberView, MessageView, ThreadList, ThreadSnapshot, ThreadView } from "../protocol/rest-views.ts";
+import type { PresencePayload } from "../protocol/presence.ts";
 import type { RunAccepted } from "../protocol/server-frames.ts";
 import { ApiError, ClientErrorCode } from "./errors.ts";
 
@@ -39,6 +40,43 @@ export class ThreadsApi {
     const body: Record<string, unknown> = { content };
     if (options.useReasoning !== undefined) body.use_reasoning = options.useReasoning;
     return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/messages`, body);
+  }
+
+  async rename(threadId: string, title: string): Promise<ThreadView> {
+    return this.call<ThreadView>("PATCH", `/threads/${encodeURIComponent(threadId)}`, { title });
+  }
+
+  /**
+   * Answers the thread's last user message again; once the new run is stored, the answer it replaces is
+   * deleted. Also retries a stopped or failed answer. Attach with `client.chat.watch(threadId, accepted.message_id)`.
+   */
+  async regenerate(threadId: string, options: { useReasoning?: boolean } = {}): Promise<RunAccepted> {
+    const body = options.useReasoning === undefined ? {} : { use_reasoning: options.useReasoning };
+    return this.call<RunAccepted>("POST", `/threads/${encodeURIComponent(threadId)}/regenerate`, body);
+  }
+
+  /** The users the thread is shared with (the owner only; others get `not_found`). */
+  async members(threadId: string): Promise<MemberView[]> {
+    return (await this.call<MemberList>("GET", `/threads/${encodeURIComponent(threadId)}/members`)).members;
+  }
+
+  /** Shares the thread with `user` as viewer or editor, or changes its role (docs/protocol.md section 14). */
+  async setMember(threadId: string, user: string, role: MemberRole): Promise<MemberView> {
+    return this.call<MemberView>("PUT", `/threads/${encodeURIComponent(threadId)}/members/${encodeURIComponent(user)}`, { role });
+  }
+
+  /** Stops sharing the thread with `user`; its subscriptions to the thread end at once. */
+  async removeMember(threadId: string, user: string): Promise<void> {
+    await this.call<void>("DELETE", `/threads/${encodeURIComponent(threadId)}/members/${encodeURIComponent(user)}`);
+  }
+
+  /** Who is present on a channel, over REST: one page, `next_cursor` when more follow. */
+  async presence(channel: string, query: { limit?: number; cursor?: string } = {}): Promise<PresencePayload> {
+    const search = new URLSearchParams();
+    if (query.limit !== undefined) search.set("limit", String(query.limit));
+    if (query.cursor !== undefined) search.set("cursor", query.cursor);
+    const suffix = search.size > 0 ? `?${search}` : "";
+    return this.call<PresencePayload>("GET", `/channels/${encodeURIComponent(channel)}/presence${suffix}`);
   }
 
   /** Stops the thread's run if one is active, then deletes the thread and its messages. */

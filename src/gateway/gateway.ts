@@ -1,7 +1,7 @@
 // The node's connection hub: connections of every transport, local channel membership, recovery-safe
-// subscribe and fan-out (docs/protocol.md sections 4 and 10).
+// subscribe and fan-out (docs/protocol.md sections 4 and 10); presence through its hub (section 14).
 
-import type { ThreadOwnerLookup } from "../auth/principal.ts";
+import type { ThreadAccessLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker, ChannelState, Publication, Recovery } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
@@ -21,6 +21,9 @@ import type { Connection, KeepAlive } from "./connection.ts";
 import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
+import { PresenceHub } from "./presence-hub.ts";
+import type { PresentMembers } from "./present-members.ts";
+import type { Presence } from "../broker/presence.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -46,8 +49,10 @@ export interface GatewayDeps {
   config: GatewayConfig;
   broker: Broker;
   tokens: TokenService;
-  threadOwner: ThreadOwnerLookup;
+  threadAccess: ThreadAccessLookup;
   fanout: Fanout;
+  /** Presence across nodes (docs/protocol.md section 14); every subscriber is present on its channel. */
+  presence: Presence;
   logger: Logger;
   metrics: GatewayMetrics;
   chat?: ChatHandler;
@@ -61,6 +66,8 @@ export interface SubscribeRequest {
   id?: string;
   /** `since` counts in the channel's current epoch, whatever it is: `since: 0` replays all history (SSE). */
   currentEpoch?: boolean;
+  /** Also deliver the channel's presence changes. */
+  presence?: boolean;
 }
 
 /** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
@@ -74,9 +81,10 @@ interface Pending {
  * What this node holds for one channel: its live local subscribers reached through Bun's native topic
  * (WebSockets) and those the gateway writes to itself (SSE streams), the subscriptions waiting for
  * their ack, how many local subscriptions (pending included) keep the broker listening, and that
- * listen. Compact sets: most channels have one subscriber, and memory is per connection.
+ * listen; and, with the memory presence engine, who of them is present since when. Compact sets: most
+ * channels have one subscriber, and memory is per connection.
  */
-interface ChannelEntry {
+interface ChannelEntry extends PresentMembers {
   live: CompactSet<Connection>;
   direct: CompactSet<Connection>;
   pending: CompactSet<Pending>;
@@ -101,7 +109,8 @@ export class Gateway {
   readonly ratePolicy: RatePolicy;
   readonly publishPolicy: BytePolicy;
   readonly tokens: TokenService;
-  readonly threadOwner: ThreadOwnerLookup;
+  readonly threadAccess: ThreadAccessLookup;
+  readonly presence: PresenceHub;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
   readonly chat: ChatHandler | undefined;
@@ -131,7 +140,8 @@ export class Gateway {
     this.publishPolicy = { perSecond: deps.config.publishBytesPerS, burst: deps.config.publishBurstBytes };
     this.broker = deps.broker;
     this.tokens = deps.tokens;
-    this.threadOwner = deps.threadOwner;
+    this.threadAccess = deps.threadAccess;
+    this.presence = new PresenceHub(deps.presence, deps.threadAccess, deps.logger, (channel) => this.channels.get(channel));
     this.fanout = deps.fanout;
     this.logger = deps.logger;
     this.metrics = deps.metrics;
@@ -214,7 +224,8 @@ export class Gateway {
     // The entry exists: acquired just now, or by the subscription being repeated.
     const entry = this.channels.get(channel)!;
     const immediate = this.broker.immediate;
-    if (!immediate) return this.subscribeAsync(connection, channel, entry, request);
+    // Watching presence waits for the engine to deliver the channel's changes: the asynchronous path.
+    if (!immediate || request.presence) return this.subscribeAsync(connection, channel, entry, request);
     // Nothing can be published between these reads and going live: no publication to hold back.
     let recovery: Recovery | undefined;
     let state: ChannelState;
@@ -238,6 +249,7 @@ export class Gateway {
     entry.pending = compactAdd(entry.pending, pending);
     try {
       if (entry.listening !== "listening") await this.listen(channel, entry);
+      if (request.presence) await this.presence.prepare(channel);
       const epoch = request.currentEpoch ? (await this.broker.state(channel)).epoch : request.epoch;
       const recovery = request.since === undefined ? undefined : await this.broker.recover(channel, request.since, epoch);
       const state = recovery?.state ?? (await this.broker.state(channel));
@@ -271,6 +283,7 @@ export class Gateway {
     // final event): it was released then, and must not be made live after.
     if (connection.closed) return;
     this.addLive(channel, connection);
+    this.presence.enter(connection, channel, request.presence);
   }
 
   unsubscribe(connection: Connection, channel: string): void {
@@ -278,9 +291,21 @@ export class Gateway {
     this.removePending(channel, connection);
     if (!connection.closed) connection.topics?.unsubscribe(channel);
     this.removeLive(channel, connection);
+    this.presence.exit(connection, channel);
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     this.releaseInterest(channel);
+  }
+
+  /** This node's connections holding `channel`, those waiting for their ack included. */
+  subscribers(channel: string): Connection[] {
+    const entry = this.channels.get(channel);
+    if (!entry) return [];
+    const connections = new Set<Connection>();
+    compactForEach(entry.live, (connection) => connections.add(connection));
+    compactForEach(entry.direct, (connection) => connections.add(connection));
+    compactForEach(entry.pending, (pending) => connections.add(pending.connection));
+    return [...connections];
   }
 
   /** Forget a closed connection. */
@@ -385,7 +410,7 @@ export class Gateway {
     const entry = this.channels.get(channel);
     if (entry) {
       if (entry.count++ === 0) this.lingering.delete(channel);
-    } else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined });
+    } else this.channels.set(channel, { live: undefined, direct: undefined, pending: undefined, count: 1, listening: undefined, present: undefined, presentSince: 0 });
   }
 
   /** Starts the broker listening to the channel unless a subscriber did already, and waits until it listens. */

@@ -240,6 +240,8 @@ export class Session implements Connection, RateState, ByteBucket {
         return this.onAuth(command.token, command.id);
       case "subscribe":
         return this.onSubscribe(command);
+      case "presence":
+        return this.gateway.presence.answer(this, command);
       case "unsubscribe":
         this.gateway.unsubscribe(this, command.channel);
         return this.send(unsubscribedFrame(command.channel, command.id));
@@ -275,7 +277,7 @@ export class Session implements Connection, RateState, ByteBucket {
 
   private async revokeForbiddenSubscriptions(principal: Principal): Promise<void> {
     for (const channel of this.channels()) {
-      if (await canSubscribe(principal, channel, this.gateway.threadOwner)) continue;
+      if (await canSubscribe(principal, channel, this.gateway.threadAccess)) continue;
       if (this.closed || !this.isSubscribed(channel)) continue;
       this.gateway.unsubscribe(this, channel);
       this.send(unsubscribedFrame(channel, undefined, "forbidden"));
@@ -292,7 +294,7 @@ export class Session implements Connection, RateState, ByteBucket {
 
   private async subscribeByOwnership(command: SubscribeCommand): Promise<void> {
     const { channel } = command;
-    if (!(await canSubscribe(this.principal!, channel, this.gateway.threadOwner))) {
+    if (!(await canSubscribe(this.principal!, channel, this.gateway.threadAccess))) {
       throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
     }
     return this.subscribeAllowed(command);

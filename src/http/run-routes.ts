@@ -1,5 +1,6 @@
 // Run control over REST (docs/protocol.md section 10.6): stop, approve and reject a thread's run, as
-// the socket's chat actions do, for clients that watch over SSE. The owner only; others get 404.
+// the socket's chat actions do, for clients that watch over SSE. The owner and editors (docs/protocol.md
+// section 14); a viewer gets 403, anyone else 404.
 
 import { Elysia, t } from "elysia";
 import type { AgentService } from "../agent/agent-service.ts";
@@ -7,6 +8,7 @@ import type { TokenService } from "../auth/tokens.ts";
 import type { Config } from "../config.ts";
 import { ErrorCode, ProtocolError, WITHOUT_NUL } from "../protocol/index.ts";
 import type { Storage } from "../storage/storage.ts";
+import { requireRole } from "../storage/thread-role.ts";
 import { requirePrincipal } from "./auth.ts";
 import { bodyMatching, jsonRequestBody, readJsonBody } from "./json-body.ts";
 
@@ -31,12 +33,14 @@ const bearer = { security: [{ bearerAuth: [] }] };
 export function runRoutes({ config, tokens, storage, agent }: RunRouteDeps) {
   const maxBytes = config.maxBodyBytes;
 
-  /** 404 unless the run's message is on that thread and the caller's. */
+  /** 404 unless the run's message is on that thread and the caller may see it; 403 unless it may control it. */
   const requireOwnRun = async (userId: string, threadId: string, messageId: string) => {
     const message = await storage.getMessage(messageId);
-    if (!message || message.threadId !== threadId || message.ownerId !== userId) {
+    const role = await storage.threadRole(threadId, userId);
+    if (!message || message.threadId !== threadId || role === undefined) {
       throw new ProtocolError(ErrorCode.notFound, `no run ${messageId} on thread ${threadId}`);
     }
+    requireRole(role, "editor", threadId);
   };
 
   return new Elysia({ name: "run-routes" })

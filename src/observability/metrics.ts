@@ -35,8 +35,11 @@ export class Counter extends Metric {
   }
 }
 
+/** A gauge read when the metrics are rendered: one value, or one per label set. */
+export type GaugeCollector = () => number | { labels: Labels; value: number }[];
+
 export class Gauge extends Metric {
-  constructor(name: string, help: string, private readonly collect?: () => number) {
+  constructor(name: string, help: string, private readonly collect?: GaugeCollector) {
     super(name, help, "gauge");
   }
   set(value: number, labels?: Labels): void {
@@ -47,7 +50,12 @@ export class Gauge extends Metric {
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
   override render(): string {
-    if (this.collect) this.values.set("", this.collect());
+    const collected = this.collect?.();
+    if (typeof collected === "number") this.values.set("", collected);
+    else if (collected) {
+      this.values.clear();
+      for (const { labels, value } of collected) this.values.set(labelKey(labels), value);
+    }
     return super.render();
   }
 }
@@ -57,7 +65,7 @@ export class Registry {
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help, "counter"));
   }
-  gauge(name: string, help: string, collect?: () => number): Gauge {
+  gauge(name: string, help: string, collect?: GaugeCollector): Gauge {
     return this.add(new Gauge(name, help, collect));
   }
   render(): string {

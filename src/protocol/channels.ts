@@ -44,3 +44,8 @@ export function isUserNamespace(channel: string, sub: string): boolean {
     (channel.length === end || channel.charCodeAt(end) === 58) // ":"
   );
 }
+
+/** The channel the server publishes user `sub`'s notices on, inside the user's own namespace (docs/protocol.md section 6.5). */
+export function userNoticeChannel(sub: string): string {
+  return `${USER_PREFIX}${sub}:notifications`;
+}

@@ -29,6 +29,22 @@ export type ControlDecide = Static<typeof ControlDecide>;
 export const ControlRequest = Type.Union([ControlStop, ControlDecide]);
 export type ControlRequest = Static<typeof ControlRequest>;
 
+/**
+ * Told to every node at once: `userId` lost access to the thread, or was lowered to viewer, so its
+ * subscriptions to the thread end (docs/protocol.md section 14).
+ */
+export const ControlRevoke = Type.Object({ action: Type.Literal("revoke"), threadId: Id, userId: Id });
+export type ControlRevoke = Static<typeof ControlRevoke>;
+
+/** What is broadcast to every node; no answer is expected. */
+export const ControlNotice = ControlRevoke;
+export type ControlNotice = ControlRevoke;
+
+/** The body of a broadcast; throws `invalid_message` with the failing paths. */
+export function controlNotice(value: unknown): ControlNotice {
+  return matching(ControlNotice, value, "control notice");
+}
+
 /** The answer to a request that succeeded; a refused one comes back as an `error` envelope with its code. */
 export const ControlReply = Type.Object({ ok: Type.Literal(true) });
 export type ControlReply = Static<typeof ControlReply>;
@@ -41,6 +57,7 @@ export const ControlEnvelope = Type.Union([
   Type.Object({ type: Type.Literal("request"), id: Id, from: Id, message: Type.Unknown() }),
   Type.Object({ type: Type.Literal("answer"), id: Id, message: Type.Unknown() }),
   Type.Object({ type: Type.Literal("error"), id: Id, code: Type.String(), message: Type.String() }),
+  Type.Object({ type: Type.Literal("notice"), from: Id, message: Type.Unknown() }),
 ]);
 export type ControlEnvelope = Static<typeof ControlEnvelope>;
 

@@ -5,6 +5,7 @@ import type { TSchema } from "@sinclair/typebox";
 import { ErrorCode } from "./codes.ts";
 import { ReservedChannel } from "./channels.ts";
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from "./json-depth.ts";
+import { PresenceQueryPayload } from "./presence.ts";
 import {
   AuthPayload,
   ChatApprovePayload,
@@ -21,7 +22,8 @@ import {
 
 export type ClientCommand =
   | { kind: "auth"; id?: string; token: string }
-  | { kind: "subscribe"; id?: string; channel: string; since?: number; epoch?: string }
+  | { kind: "subscribe"; id?: string; channel: string; since?: number; epoch?: string; presence?: boolean }
+  | { kind: "presence"; id?: string; channel: string; limit?: number; cursor?: string }
   | { kind: "unsubscribe"; id?: string; channel: string }
   | { kind: "ping"; id?: string }
   | { kind: "chat"; id?: string; payload: ChatPayload }
@@ -61,6 +63,7 @@ const requestId = new Validator(RequestId, "/id");
 const auth = new Validator(AuthPayload, "/payload");
 const subscribe = new Validator(SubscribePayload, "/payload");
 const unsubscribe = new Validator(UnsubscribePayload, "/payload");
+const presence = new Validator(PresenceQueryPayload, "/payload");
 const ping = new Validator(PingPayload, "/payload");
 const chatByAction: Record<string, Validator<TSchema>> = {
   send: new Validator(ChatSendPayload, "/payload"),
@@ -116,13 +119,19 @@ export function decode(raw: string | Uint8Array): Decoded {
           channel: payload.channel as string,
           since: payload.since as number | undefined,
           epoch: payload.epoch as string | undefined,
+          presence: payload.presence === true ? true : undefined,
         };
+      }
+      if (payload.action === "presence") {
+        const failures = presence.failures(payload);
+        if (failures) return invalid(id, failures);
+        return { kind: "presence", id, channel: payload.channel as string, limit: payload.limit as number | undefined, cursor: payload.cursor as string | undefined };
       }
       if (payload.action === "unsubscribe") {
         const failures = unsubscribe.failures(payload);
         return failures ? invalid(id, failures) : { kind: "unsubscribe", id, channel: payload.channel as string };
       }
-      return invalid(id, ["/payload/action"], "action must be subscribe or unsubscribe");
+      return invalid(id, ["/payload/action"], "action must be subscribe, unsubscribe or presence");
     }
     case ReservedChannel.system: {
       const failures = ping.failures(payload);

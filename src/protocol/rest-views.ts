@@ -7,16 +7,37 @@ import { SourceView, ToolCallStatus, ToolCallView, UsageView } from "./run-event
 import { ChannelName } from "./schemas.ts";
 import { ChannelState } from "./server-frames.ts";
 
+/** What a user may do with a thread (docs/protocol.md section 14): its owner, or a member it is shared with. */
+export const ThreadRole = literalUnion("owner", "editor", "viewer");
+export type ThreadRole = Static<typeof ThreadRole>;
+
+/** The roles an owner gives members. */
+export const MemberRole = literalUnion("editor", "viewer");
+export type MemberRole = Static<typeof MemberRole>;
+
+/** Most members a thread has: bounds the members list and the notices each change of the thread sends. */
+export const MAX_THREAD_MEMBERS = 100;
+
 export const ThreadView = Type.Object({
   id: Type.String(),
   title: Type.String(),
   /** ISO 8601. */
   created_at: Type.String(),
   updated_at: Type.String(),
+  /** The caller's role, in `GET /threads`. */
+  role: Type.Optional(ThreadRole),
 });
 export type ThreadView = Static<typeof ThreadView>;
 
-/** `GET /threads`: the caller's threads, most recently updated first. */
+/** A member of a shared thread. */
+export const MemberView = Type.Object({ user: Type.String(), role: MemberRole, /** ISO 8601. */ added_at: Type.String() });
+export type MemberView = Static<typeof MemberView>;
+
+/** `GET /threads/:id/members`. */
+export const MemberList = Type.Object({ members: Type.Array(MemberView) });
+export type MemberList = Static<typeof MemberList>;
+
+/** `GET /threads`: the caller's threads and those shared with it, most recently updated first. */
 export const ThreadList = Type.Object({ threads: Type.Array(ThreadView) });
 export type ThreadList = Static<typeof ThreadList>;
 

@@ -24,6 +24,8 @@ export const SubscribePayload = Type.Object({
   channel: ChannelName,
   since: Type.Optional(Type.Integer({ minimum: 0 })),
   epoch: Type.Optional(Type.String({ maxLength: 128 })),
+  /** Also deliver the channel's presence frames (docs/protocol.md section 14). */
+  presence: Type.Optional(Type.Boolean()),
 });
 export type SubscribePayload = Static<typeof SubscribePayload>;
 

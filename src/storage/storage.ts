@@ -1,8 +1,8 @@
 // The repository interface over threads and messages; one implementation per SQL dialect.
 
-import type { MessageRole, MessageStatus } from "../protocol/rest-views.ts";
+import type { MemberRole, MessageRole, MessageStatus, ThreadRole } from "../protocol/rest-views.ts";
 
-export type { MessageRole, MessageStatus };
+export type { MemberRole, MessageRole, MessageStatus, ThreadRole };
 
 export interface Thread {
   id: string;
@@ -13,6 +13,17 @@ export interface Thread {
   eventEpoch: string | null;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/** A thread and the role on it of the user who listed it. */
+export type ThreadWithRole = Thread & { role: ThreadRole };
+
+/** A user a thread is shared with. */
+export interface Member {
+  threadId: string;
+  userId: string;
+  role: MemberRole;
+  addedAt: Date;
 }
 
 export interface Message {
@@ -99,6 +110,16 @@ export interface Storage {
   getThread(threadId: string): Promise<Thread | undefined>;
   /** The owner's threads, most recently updated first. */
   listThreads(ownerId: string, limit?: number): Promise<Thread[]>;
+  /** The user's role on a thread: owner or member; undefined when neither, or no such thread. */
+  threadRole(threadId: string, userId: string): Promise<ThreadRole | undefined>;
+  /** The threads the user owns and those shared with it, each with its role, most recently updated first. */
+  listAccessibleThreads(userId: string, limit?: number): Promise<ThreadWithRole[]>;
+  /** Adds a member or changes its role (keeping when it was first added); returns the member as stored. */
+  putMember(threadId: string, userId: string, role: MemberRole): Promise<Member>;
+  /** Removes a member; false when it was none. */
+  deleteMember(threadId: string, userId: string): Promise<boolean>;
+  /** A thread's members, in the order they were added. */
+  listMembers(threadId: string): Promise<Member[]>;
   updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void>;
   deleteThread(threadId: string): Promise<boolean>;
   insertMessage(message: NewMessage): Promise<Message>;

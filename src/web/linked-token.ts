@@ -2,6 +2,7 @@
 // switch the page to another account is used only once the user agrees (no login CSRF).
 
 import { unverifiedClaims } from "../client/token.ts";
+import { ask } from "./confirm-dialog.ts";
 
 /** The token's `sub`, read without verifying it: only to tell the user whose token it is. */
 export function subjectOf(token: string): string | undefined {
@@ -26,27 +27,12 @@ const nameOf = (user: string | undefined) => (user === undefined ? "an unknown a
  * Escape, or "Keep current account" (focused first), keeps the stored token.
  */
 export function confirmSwitch(dialog: HTMLDialogElement, from: string | undefined, to: string | undefined): Promise<boolean> {
-  const text = dialog.querySelector<HTMLElement>("[data-role=text]")!;
-  const keep = dialog.querySelector<HTMLButtonElement>("[data-role=keep]")!;
-  const change = dialog.querySelector<HTMLButtonElement>("[data-role=switch]")!;
-  text.textContent =
-    `This link signs this page in as ${nameOf(to)}, in place of ${nameOf(from)}. ` +
-    "Switch only if you asked for this link: a link from someone else can sign you in to their account.";
-  return new Promise((resolve) => {
-    const answer = (switching: boolean) => {
-      keep.removeEventListener("click", onKeep);
-      change.removeEventListener("click", onSwitch);
-      dialog.removeEventListener("close", onClose);
-      dialog.close();
-      resolve(switching);
-    };
-    const onKeep = () => answer(false);
-    const onSwitch = () => answer(true);
-    const onClose = () => answer(false);
-    keep.addEventListener("click", onKeep);
-    change.addEventListener("click", onSwitch);
-    dialog.addEventListener("close", onClose);
-    dialog.showModal();
-    keep.focus();
+  return ask(dialog, {
+    title: "Switch account?",
+    text:
+      `This link signs this page in as ${nameOf(to)}, in place of ${nameOf(from)}. ` +
+      "Switch only if you asked for this link: a link from someone else can sign you in to their account.",
+    confirm: "Switch account",
+    cancel: "Keep current account",
   });
 }

@@ -1,7 +1,9 @@
 // One chat message on the page: a plain model built from the stored message and the run's events,
-// and its DOM. Every piece of model output goes in as textContent, never as HTML.
+// and its DOM. Model output is rendered as sanitised Markdown (markdown.ts); everything else goes in
+// as textContent, never as HTML.
 
-import type { MessageView, RunEventPayload, SourceView, ToolCallView } from "../client/index.ts";
+import type { MessageView, RunEventPayload, SourceView, ToolCallView, UsageView } from "../client/index.ts";
+import { MarkdownStream } from "./markdown.ts";
 
 export interface ToolState extends ToolCallView {
   status: string;
@@ -15,6 +17,7 @@ export interface MessageModel {
   reasoning: string;
   tools: Map<string, ToolState>;
   sources: SourceView[];
+  usage: UsageView | undefined;
   error: string | undefined;
 }
 
@@ -26,6 +29,9 @@ const STATUS_LABELS: Record<string, string> = {
   error: "failed",
   interrupted: "interrupted",
 };
+
+/** Statuses of an answer still being written. */
+export const ACTIVE = new Set(["streaming", "awaiting_approval"]);
 
 export function modelOf(message: MessageView): MessageModel {
   const tools = new Map<string, ToolState>();
@@ -39,12 +45,13 @@ export function modelOf(message: MessageView): MessageModel {
     reasoning: message.reasoning ?? "",
     tools,
     sources: [...(message.sources ?? [])],
+    usage: message.usage,
     error: typeof error?.message === "string" ? error.message : undefined,
   };
 }
 
 export function emptyAssistant(id: string): MessageModel {
-  return { id, role: "assistant", status: "streaming", text: "", reasoning: "", tools: new Map(), sources: [], error: undefined };
+  return { id, role: "assistant", status: "streaming", text: "", reasoning: "", tools: new Map(), sources: [], usage: undefined, error: undefined };
 }
 
 /** Applies one run event (docs/protocol.md section 6.2) to the model. */
@@ -73,6 +80,7 @@ export function apply(model: MessageModel, event: RunEventPayload): void {
       else {
         model.text = event.message;
         model.status = event.status;
+        if (event.usage) model.usage = event.usage;
       }
       return;
     case "error":
@@ -82,39 +90,100 @@ export function apply(model: MessageModel, event: RunEventPayload): void {
   }
 }
 
-export interface ToolActions {
+export interface MessageActions {
   approve(callId: string): void;
   reject(callId: string): void;
 }
 
-/** Builds (first call) or refreshes the message's list item. */
-export function render(model: MessageModel, item: HTMLLIElement | undefined, actions: ToolActions | undefined): HTMLLIElement {
-  const li = item ?? document.createElement("li");
-  li.className = `message ${model.role}`;
-  li.dataset.messageId = model.id;
-  li.dataset.status = model.status;
-  li.replaceChildren();
-  if (model.reasoning) {
-    const details = append(li, "details", "reasoning");
-    // Keep the reader's choice to open it across refreshes.
-    if (item?.querySelector("details.reasoning")?.hasAttribute("open")) details.open = true;
-    append(details, "summary").textContent = "Reasoning";
-    append(details, "div", "text").textContent = model.reasoning;
+/**
+ * A message's list item. Its parts are built once and updated in place, so a streaming answer costs
+ * only its new blocks (MarkdownStream) and a button the reader is on keeps its focus.
+ */
+export class MessageItem {
+  readonly item = document.createElement("li");
+  private readonly reasoning = document.createElement("details");
+  private readonly reasoningText = new MarkdownStream("text");
+  private readonly tools = document.createElement("div");
+  private readonly answer: MarkdownStream | HTMLDivElement;
+  private readonly sources = document.createElement("ol");
+  private readonly footer = document.createElement("div");
+  private readonly status = document.createElement("span");
+  private readonly usage = document.createElement("span");
+  /** Where the page puts the message's own buttons (regenerate, retry). */
+  readonly actions = document.createElement("div");
+  private toolsDrawn = "";
+  private sourcesDrawn = -1;
+
+  constructor(readonly role: "user" | "assistant") {
+    this.item.className = `message ${role}`;
+    this.reasoning.className = "reasoning";
+    const summary = document.createElement("summary");
+    summary.textContent = "Reasoning";
+    this.reasoning.append(summary, this.reasoningText.element);
+    this.tools.className = "tools";
+    this.sources.className = "sources";
+    this.sources.setAttribute("aria-label", "Sources");
+    this.footer.className = "footer";
+    this.status.className = "status";
+    this.usage.className = "usage";
+    this.actions.className = "message-actions";
+    this.footer.append(this.status, this.usage, this.actions);
+    if (role === "user") {
+      this.answer = document.createElement("div");
+      this.answer.className = "text";
+      this.item.append(this.answer);
+      return;
+    }
+    this.answer = new MarkdownStream("text");
+    // Read out politely once written: aria-busy holds the announcement while the answer streams.
+    this.answer.element.setAttribute("aria-live", "polite");
+    this.item.append(this.reasoning, this.tools, this.answer.element, this.sources, this.footer);
   }
-  for (const tool of model.tools.values()) renderTool(append(li, "div", "tool"), tool, actions);
-  const text = append(li, "div", "text");
-  text.textContent = model.text;
-  if (model.sources.length > 0) {
-    const list = append(li, "ol", "sources");
-    list.setAttribute("aria-label", "Sources");
-    for (const source of model.sources) renderSource(append(list, "li"), source);
+
+  update(model: MessageModel, actions: MessageActions | undefined): void {
+    const item = this.item;
+    item.dataset.messageId = model.id;
+    item.dataset.status = model.status;
+    if (this.answer instanceof HTMLDivElement) {
+      this.answer.textContent = model.text;
+      return;
+    }
+    const active = ACTIVE.has(model.status);
+    this.reasoning.hidden = model.reasoning === "";
+    this.reasoningText.update(model.reasoning, !active);
+    this.drawTools(model, actions);
+    this.answer.update(model.text, !active);
+    // Written only when changed: a write, even of the same value, would make the browser lay the message out again.
+    if (this.answer.element.getAttribute("aria-busy") !== String(active)) this.answer.element.setAttribute("aria-busy", String(active));
+    this.drawSources(model.sources);
+    setText(this.status, model.error ?? STATUS_LABELS[model.status] ?? model.status);
+    const usage = model.usage;
+    setText(this.usage, usage ? `${usage.prompt_tokens} prompt · ${usage.completion_tokens} completion tokens` : "");
   }
-  const label = model.error ?? STATUS_LABELS[model.status] ?? model.status;
-  if (label) append(li, "div", "status").textContent = label;
-  return li;
+
+  private drawTools(model: MessageModel, actions: MessageActions | undefined): void {
+    // Redrawn only when a call changed, so an Approve button keeps its focus while text streams.
+    const drawn = JSON.stringify([...model.tools.values()]) + String(actions !== undefined);
+    if (drawn === this.toolsDrawn) return;
+    this.toolsDrawn = drawn;
+    this.tools.replaceChildren();
+    for (const tool of model.tools.values()) renderTool(append(this.tools, "div", "tool"), tool, actions);
+  }
+
+  private drawSources(sources: SourceView[]): void {
+    if (sources.length === this.sourcesDrawn) return;
+    this.sourcesDrawn = sources.length;
+    this.sources.hidden = sources.length === 0;
+    this.sources.replaceChildren();
+    for (const source of sources) renderSource(append(this.sources, "li"), source);
+  }
 }
 
-function renderTool(card: HTMLElement, tool: ToolState, actions: ToolActions | undefined): void {
+function setText(element: HTMLElement, text: string): void {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+function renderTool(card: HTMLElement, tool: ToolState, actions: MessageActions | undefined): void {
   card.dataset.callId = tool.call_id;
   card.dataset.status = tool.status;
   const head = append(card, "div");
@@ -125,14 +194,8 @@ function renderTool(card: HTMLElement, tool: ToolState, actions: ToolActions | u
   if (tool.error !== undefined) append(card, "div", "result error").textContent = `✗ ${tool.error}`;
   if (tool.status === "awaiting_approval" && actions) {
     const row = append(card, "div", "actions");
-    const approve = append(row, "button");
-    approve.type = "button";
-    approve.textContent = "Approve";
-    approve.addEventListener("click", () => actions.approve(tool.call_id));
-    const reject = append(row, "button");
-    reject.type = "button";
-    reject.textContent = "Reject";
-    reject.addEventListener("click", () => actions.reject(tool.call_id));
+    button(row, "Approve", () => actions.approve(tool.call_id));
+    button(row, "Reject", () => actions.reject(tool.call_id));
   }
 }
 
@@ -149,6 +212,16 @@ function renderSource(item: HTMLElement, source: SourceView): void {
     append(item, "span").textContent = source.title;
   }
   if (source.snippet) append(item, "div", "snippet").textContent = source.snippet;
+}
+
+/** A button with a visible label (and, when the label alone would be ambiguous, a fuller name). */
+export function button(parent: HTMLElement, label: string, onClick: () => void, name?: string): HTMLButtonElement {
+  const element = append(parent, "button");
+  element.type = "button";
+  element.textContent = label;
+  if (name) element.setAttribute("aria-label", name);
+  element.addEventListener("click", onClick);
+  return element;
 }
 
 function append<K extends keyof HTMLElementTagNameMap>(parent: HTMLElement, tag: K, className?: string): HTMLElementTagNameMap[K] {

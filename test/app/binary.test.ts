@@ -3,10 +3,13 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { HttpAgent, type BaseEvent } from "@ag-ui/client";
 import { DefaultChatTransport, isToolUIPart, readUIMessageStream, type UIMessage, type UIMessageChunk } from "ai";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { startFakeOpenAI, textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
+import { startNotesServer } from "../helpers/mcp/notes-server.ts";
 import { ROOT, run, spawnServer } from "../helpers/process.ts";
+import { collectRun, send } from "../helpers/runs.ts";
 import { connectAs } from "../helpers/ws-client.ts";
 
 let buildDir: string;
@@ -28,7 +31,8 @@ let building: Promise<string> | undefined;
 function builtBinary(): Promise<string> {
   building ??= (async () => {
     const binary = join(buildDir, "agentwire");
-    const build = await run(["bun", "build", "src/index.ts", "--compile", "--outfile", binary], {});
+    // As `bun run build` builds it (package.json): minified, so the embedded chat page is too.
+    const build = await run(["bun", "build", "src/index.ts", "--compile", "--minify", "--outfile", binary], {});
     if (build.code !== 0) throw new Error(`bun build failed (${build.code}): ${build.stderr}`);
     return binary;
   })();
@@ -169,5 +173,49 @@ test("the compiled binary, with its demo model, serves the AI SDK chat transport
     expect(agent.messages.some((candidate) => candidate.role === "tool" && candidate.content === "42")).toBe(true);
   } finally {
     server.process.kill("SIGKILL");
+  }
+}, 60_000);
+
+test("the compiled binary runs stdio and HTTP MCP servers' tools, and stops on a bad MCP_CONFIG with one clear message", async () => {
+  const binary = await builtBinary();
+  const directory = mkdtempSync(join(tmpdir(), "agentwire-mcp-bin-"));
+  const notes = await startNotesServer();
+  const fake = await startFakeOpenAI();
+  try {
+    const badConfig = join(directory, "bad.json");
+    writeFileSync(badConfig, JSON.stringify({ mcpServers: { "my__server": { command: "x" } } }));
+    const refused = await run([binary, "serve"], { MCP_CONFIG: badConfig, DATA_DIR: directory }, directory);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toBe(
+      `agentwire: invalid configuration:\n  MCP_CONFIG ${badConfig}: mcpServers."my__server": a server name may not contain "__" (its tools are offered as <server>__<tool>)`,
+    );
+
+    const config = join(directory, "mcp.json");
+    const everything = join(ROOT, "node_modules/@modelcontextprotocol/server-everything/dist/index.js");
+    writeFileSync(config, JSON.stringify({ mcpServers: { everything: { command: "bun", args: [everything, "stdio"] }, notes: { url: notes.url } } }));
+    const server = await spawnServer([binary], { cwd: directory, env: { MCP_CONFIG: config, OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: "sk-test", JWT_SECRET: "binary-test-secret-0123456789" } });
+    try {
+      const token = (await run([binary, "token", "--sub", "mcp"], { JWT_SECRET: "binary-test-secret-0123456789" }, directory)).stdout.trim();
+      fake.enqueue(
+        toolCallResponse([
+          { name: "everything__get-sum", arguments: { a: 20, b: 22 } },
+          { name: "notes__add_note", arguments: { text: "from the binary" } },
+        ]),
+        textResponse("done"),
+      );
+      const client = await connectAs(`ws://localhost:${server.port}/ws`, token);
+      const ack = await send(client, "sum and note");
+      const events = await collectRun(client, ack.message_id, 20_000);
+      const results = events.filter((event) => event.payload.type === "tool" && event.payload.status === "done").map((event) => event.payload.tool.result);
+      expect(results).toEqual(["The sum of 20 and 22 is 42.", "stored n1"]);
+      expect([...notes.notes.values()]).toEqual(["from the binary"]);
+      client.close();
+    } finally {
+      server.process.kill("SIGKILL");
+    }
+  } finally {
+    await fake.close();
+    await notes.close();
+    rmSync(directory, { recursive: true, force: true });
   }
 }, 60_000);

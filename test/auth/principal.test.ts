@@ -27,8 +27,9 @@ describe("permissions", () => {
     const plain = principalOf({ sub: "alice" });
     expect(await canSubscribe(plain, "user:alice:x", noThreads)).toBe(true);
     expect(await canSubscribe(plain, "user:alicex", noThreads)).toBe(false);
-    expect(await canSubscribe(plain, "thread:t1", async (id) => (id === "t1" ? "alice" : undefined))).toBe(true);
-    expect(await canSubscribe(plain, "thread:t1", async () => "bob")).toBe(false);
+    expect(await canSubscribe(plain, "thread:t1", async (id, user) => (id === "t1" && user === "alice" ? "owner" : undefined))).toBe(true);
+    expect(await canSubscribe(plain, "thread:t1", async (id, user) => (user === "alice" ? "viewer" : undefined))).toBe(true);
+    expect(await canSubscribe(plain, "thread:t1", async () => undefined)).toBe(false);
     expect(canPublish(plain, "user:alice:out")).toBe(true);
     expect(canPublish(plain, "user:bob")).toBe(false);
   });

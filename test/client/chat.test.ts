@@ -250,6 +250,26 @@ describe("chat.watch", () => {
     expect(await collect(watched)).toHaveLength(1);
   });
 
+  test("a watch on a thread the application already follows: what its subscription got before the watch is not lost", async () => {
+    const client = await connectedClient("dina");
+    const thread = await client.threads.create("followed first");
+    const channel = `thread:${thread.id}`;
+    const seen: number[] = [];
+    const subscription = client.subscribe(channel, (publication) => seen.push(publication.seq), { presence: true });
+    await waitFor(() => subscription.state === "subscribed", "the app's thread subscription");
+    const text = "Started elsewhere while this client already followed the thread. ".repeat(4);
+    harness.fake.enqueue(textResponse(text, { chunkSize: 3, delayMs: 6 }));
+    const accepted = await client.threads.send(thread.id, "hello");
+    // The subscription delivers events before the watch asks for its snapshot.
+    await waitFor(() => seen.length > 20, "events on the app's subscription");
+    const handle = await client.chat.watch(thread.id, accepted.message_id);
+    await handle.done;
+    expect((handle.snapshot?.content ?? "") + deltas(handle.events)).toBe(text);
+    // The application's subscription is the feed's and goes on after the run.
+    expect(client.getSubscription(channel)).toBe(subscription);
+    expect(subscription.state).toBe("subscribed");
+  });
+
   test("a REST send, then watch: the watcher sees the whole run", async () => {
     const client = await connectedClient("dina");
     const thread = await client.threads.create("over REST");

@@ -15,7 +15,7 @@ afterAll(() => harness.stop());
 const clientOf = (sub: string) => new AgentwireClient({ url: harness.server.wsUrl, getToken: () => harness.server.token({ sub }) });
 
 describe("threads over REST", () => {
-  test("create, list, send, messages with seq/epoch, delete", async () => {
+  test("create, list, send, messages with seq/epoch, rename, regenerate, delete", async () => {
     const client = clientOf("olga");
     const thread = await client.threads.create("Plans");
     expect(thread.title).toBe("Plans");
@@ -36,6 +36,16 @@ describe("threads over REST", () => {
     ]);
     expect(snapshot.seq).toBeGreaterThan(0);
     expect(typeof snapshot.epoch).toBe("string");
+
+    expect(await client.threads.rename(thread.id, "Plans for May")).toMatchObject({ id: thread.id, title: "Plans for May" });
+    harness.fake.enqueue(textResponse("Answered again."));
+    const again = await client.threads.regenerate(thread.id, { useReasoning: false });
+    expect(again).toMatchObject({ thread_id: thread.id, user_message_id: snapshot.messages[0]!.id });
+    client.connect();
+    const handle = await client.chat.watch(thread.id, again.message_id);
+    expect((await handle.done).message).toBe("Answered again.");
+    client.close();
+    await waitFor(async () => (await client.threads.messages(thread.id)).messages.length === 2, "the replaced answer to be gone");
 
     await client.threads.delete(thread.id);
     expect((await client.threads.list()).map((listed) => listed.id)).not.toContain(thread.id);

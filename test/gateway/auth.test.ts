@@ -115,7 +115,8 @@ describe("token in the first frame", () => {
 
 describe("expiry and refresh", () => {
   test("a token that expires while connected closes with 1008 'token expired'", async () => {
-    const client = await connectAs(server.wsUrl, await server.token({ sub: "erin" }, 1));
+    // Two seconds: exp is whole seconds, so a one-second token minted late in a second may be expired on arrival.
+    const client = await connectAs(server.wsUrl, await server.token({ sub: "erin" }, 2));
     const closed = await client.closed;
     expect(closed).toEqual({ code: 1008, reason: "token expired" });
   });

@@ -120,7 +120,7 @@ describe("errors from services behind the socket", () => {
   test("a storage failure during a permission check is unavailable, and the socket stays", async () => {
     const storage = SqliteStorage.open(":memory:");
     const failing: Storage = Object.assign(Object.create(storage), {
-      threadOwner: async () => {
+      threadRole: async () => {
         throw new Error("disk I/O error");
       },
     });

@@ -6,6 +6,7 @@ import { principalOf } from "../../src/auth/principal.ts";
 import { createTokenService } from "../../src/auth/tokens.ts";
 import type { Broker } from "../../src/broker/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
+import { MemoryPresence } from "../../src/broker/memory-presence.ts";
 import type { Connection } from "../../src/gateway/connection.ts";
 import { Gateway } from "../../src/gateway/gateway.ts";
 import { webSocketWire } from "../../src/gateway/session.ts";
@@ -114,7 +115,8 @@ test("past its bound the channel idle longest is unlistened at once, and every l
     },
     broker,
     tokens: createTokenService("linger-test-secret-0123456789"),
-    threadOwner: async () => undefined,
+    threadAccess: async () => undefined,
+    presence: new MemoryPresence(),
     fanout: { publish: () => 0 },
     logger: createLogger("silent"),
     metrics: createGatewayMetrics(new Registry()),

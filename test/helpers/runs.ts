@@ -40,7 +40,7 @@ export async function startAgentHarness(env: Record<string, string> = {}, parts:
 
 /** Waits for the run's final event; returns every event of that message, in seq order. */
 export async function collectRun(client: TestClient, messageId: string, timeoutMs = 8000): Promise<Frame[]> {
-  const isRunEvent = (frame: Frame) => frame.channel.startsWith("thread:") && frame.payload.message_id === messageId;
+  const isRunEvent = (frame: Frame) => frame.channel.startsWith("thread:") && frame.payload?.message_id === messageId;
   const final = await client.next((frame) => isRunEvent(frame) && frame.payload.final_message === true, timeoutMs);
   // The final frame was taken by next(); everything before it is queued in arrival order.
   return [...client.drain(isRunEvent), final];

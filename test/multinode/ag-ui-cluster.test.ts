@@ -1,6 +1,7 @@
 // AG-UI (docs/protocol.md section 12) on a two-node Redis/PostgreSQL cluster: HttpAgent runs on
 // node A, its stream is cut mid-run, and GET /ag-ui/threads/:id/events on node B resumes it with
-// Last-Event-ID; the cut stream's events and the resumed ones are the whole run exactly once.
+// Last-Event-ID; the cut stream's events and the resumed ones are the whole run exactly once. A front-end
+// tool called on node A has its result answered through node B.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startCluster, type Cluster } from "../helpers/cluster.ts";
@@ -8,6 +9,7 @@ import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { explainSkip } from "../helpers/services.ts";
 import { SseClient, positionOf } from "../helpers/sse-client.ts";
 import { waitFor } from "../helpers/wait.ts";
+import type { BaseEvent } from "@ag-ui/client";
 import { agUiAgent, bearer, checkedEvents, countOf, runTurn, storedMessages, textOf, typesOf, verified, wireEvents } from "../transport/ag-ui/ag-ui-kit.ts";
 
 const skip = explainSkip("the AG-UI cluster tests", ["redis", "postgres"]);
@@ -102,5 +104,40 @@ describe.skipIf(skip)("AG-UI across two nodes", () => {
     expect(textOf(whole)).toBe("Let me compute. It is 42.");
     expect((await storedMessages(nodeA, token, threadId))[1]).toMatchObject({ id: runId, status: "completed", content: textOf(whole) });
     await waitFor(() => activeRuns().every((runs) => runs === 0), "every node to release its runs");
+  });
+
+  test("a front-end tool called in a run on node A; the client's result sent to node B starts the next run, which the model answers with it", async () => {
+    const threadId = crypto.randomUUID();
+    const { agent, bodies } = agUiAgent(nodeA, token, threadId);
+    const confirm = { name: "confirm_order", description: "Asks the user to confirm an order", parameters: { type: "object", properties: { item: { type: "string" } }, required: ["item"] } };
+    const before = cluster.fake.requests.length;
+    cluster.fake.enqueue(
+      toolCallResponse([{ id: "call_confirm", name: "confirm_order", arguments: { item: "tea" } }], { text: "Please confirm. " }),
+      textResponse("Ordered: tea."),
+    );
+    agent.addMessage({ id: crypto.randomUUID(), role: "user", content: "Order tea" });
+    const first: BaseEvent[] = [];
+    await agent.runAgent({ tools: [confirm] }, { onEvent: ({ event }) => void first.push(event) });
+    expect(first.filter((event) => String(event.type) === "TOOL_CALL_START")).toEqual([expect.objectContaining({ toolCallId: "call_confirm", toolCallName: "confirm_order" })]);
+    expect(first.at(-1)).toMatchObject({ type: "RUN_FINISHED" });
+
+    agent.url = `${nodeB}/ag-ui`;
+    agent.addMessage({ id: crypto.randomUUID(), role: "tool", toolCallId: "call_confirm", content: "confirmed" });
+    const second: BaseEvent[] = [];
+    await agent.runAgent({ tools: [confirm] }, { onEvent: ({ event }) => void second.push(event) });
+    expect(textOf(second)).toBe("Ordered: tea.");
+    expect(second.at(-1)).toMatchObject({ type: "RUN_FINISHED" });
+    for (const body of bodies) await verified(wireEvents(await body).map(({ event }) => event));
+    // The second model request, made by node B's run, carries the client's result for the call.
+    expect(cluster.fake.requests.length).toBe(before + 2);
+    const asked = cluster.fake.requests[before + 1]!.body.messages;
+    expect(asked.find((message) => message.role === "tool")).toMatchObject({ tool_call_id: "call_confirm", content: "confirmed" });
+    expect(activeRuns()).toEqual([0, 0]);
+    const stored = await storedMessages(nodeA, token, threadId);
+    expect(stored.map((message) => [message.role, message.status])).toEqual([
+      ["user", "completed"],
+      ["assistant", "completed"],
+      ["assistant", "completed"],
+    ]);
   });
 });

@@ -3,7 +3,7 @@
 // addToolApprovalResponse through node B reaches the run that node A holds.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { DefaultChatTransport, isToolUIPart, lastAssistantMessageIsCompleteWithApprovalResponses, type FinishReason, type UIMessage, type UIMessageChunk } from "ai";
+import { isToolUIPart, lastAssistantMessageIsCompleteWithApprovalResponses, type FinishReason, type UIMessage, type UIMessageChunk } from "ai";
 import { startCluster, type Cluster } from "../helpers/cluster.ts";
 import { textResponse, toolCallResponse } from "../helpers/fake-openai.ts";
 import { explainSkip } from "../helpers/services.ts";
@@ -19,7 +19,6 @@ import {
   storedMessages,
   textOf,
   typesOf,
-  type RecordedResponse,
 } from "../transport/ai-sdk/ai-sdk-kit.ts";
 
 const skip = explainSkip("the AI SDK cluster tests", ["redis", "postgres"]);
@@ -129,18 +128,7 @@ describe.skipIf(skip)("the AI SDK transport across two nodes", () => {
 
   test("AbstractChat: the first turn on node A, then the chat on node B answers the approval with addToolApprovalResponse; node A's run completes", async () => {
     let target = nodeA;
-    const responses: RecordedResponse[] = [];
-    // As the kit's transport records: a copy of every response body, for checking the wire.
-    const recordingFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-      const response = await fetch(input, init);
-      const [forTransport, forTest] = response.body!.tee();
-      responses.push({ url: String(input), status: response.status, headers: response.headers, body: new Response(forTest).text().catch(() => "") });
-      return new Response(forTransport, { status: response.status, statusText: response.statusText, headers: response.headers });
-    };
-    const transport = new DefaultChatTransport<UIMessage>({
-      api: `${nodeA}/ai-sdk/chat`,
-      headers: bearer(token),
-      fetch: recordingFetch as typeof fetch,
+    const { transport, responses } = chatTransport(nodeA, token, {
       prepareSendMessagesRequest: ({ id, messages, trigger, messageId, body }) => ({
         api: `${target}/ai-sdk/chat`,
         body: { ...body, id, messages, trigger, messageId },

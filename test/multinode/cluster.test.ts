@@ -38,6 +38,23 @@ describe.skipIf(skip)("several nodes on one Redis and one PostgreSQL", () => {
     for (const client of [onA, onB, publisher]) client.close();
   });
 
+  test("a thread changed over REST on one node notifies the user's socket on the other (docs/protocol.md section 6.5)", async () => {
+    const onB = await connect(1, "nina");
+    await onB.subscribe("user:nina:notifications");
+    const headers = { authorization: `Bearer ${await cluster.nodes[0]!.token({ sub: "nina" })}`, "content-type": "application/json" };
+    const created = await (await fetch(`${cluster.nodes[0]!.httpUrl}/threads`, { method: "POST", headers, body: "{}" })).json();
+    cluster.fake.enqueue(textResponse("Noted."));
+    const started = await (await fetch(`${cluster.nodes[0]!.httpUrl}/threads/${created.id}/messages`, { method: "POST", headers, body: JSON.stringify({ content: "note this" }) })).json();
+    const notices = [];
+    for (let count = 0; count < 3; count++) notices.push((await onB.next((frame) => frame.channel === "user:nina:notifications")).payload);
+    expect(notices).toEqual([
+      { type: "thread_created", thread_id: created.id },
+      { type: "run_started", thread_id: created.id, message_id: started.message_id },
+      { type: "run_finished", thread_id: created.id, message_id: started.message_id },
+    ]);
+    onB.close();
+  });
+
   test("publishers on different nodes, interleaved, share one gapless seq", async () => {
     const reader = await connect(0, "ann");
     await reader.subscribe("user:ann:both");

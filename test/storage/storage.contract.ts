@@ -37,6 +37,31 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect(await storage.deleteThread(first.id)).toBe(false);
       });
 
+      test("members: roles, shared threads listed with the role, role changes keep added_at, removal, gone with the thread", async () => {
+        const shared = await storage.createThread({ ownerId: "alice", title: "shared" });
+        await Bun.sleep(2);
+        const own = await storage.createThread({ ownerId: "bob", title: "own" });
+        const added = await storage.putMember(shared.id, "bob", "editor");
+        expect(added).toMatchObject({ threadId: shared.id, userId: "bob", role: "editor" });
+        await storage.putMember(shared.id, "carol", "viewer");
+        expect(await storage.threadRole(shared.id, "alice")).toBe("owner");
+        expect(await storage.threadRole(shared.id, "bob")).toBe("editor");
+        expect(await storage.threadRole(shared.id, "carol")).toBe("viewer");
+        expect(await storage.threadRole(shared.id, "dave")).toBeUndefined();
+        expect(await storage.threadRole("missing", "alice")).toBeUndefined();
+        expect((await storage.listAccessibleThreads("bob")).map((thread) => `${thread.title}:${thread.role}`)).toEqual(["own:owner", "shared:editor"]);
+        const lowered = await storage.putMember(shared.id, "bob", "viewer");
+        expect(lowered.role).toBe("viewer");
+        expect(lowered.addedAt.getTime()).toBe(added.addedAt.getTime());
+        expect((await storage.listMembers(shared.id)).map((member) => `${member.userId}:${member.role}`)).toEqual(["bob:viewer", "carol:viewer"]);
+        expect(await storage.deleteMember(shared.id, "carol")).toBe(true);
+        expect(await storage.deleteMember(shared.id, "carol")).toBe(false);
+        expect(await storage.threadRole(shared.id, "carol")).toBeUndefined();
+        await storage.deleteThread(shared.id);
+        expect(await storage.listMembers(shared.id)).toEqual([]);
+        expect((await storage.listAccessibleThreads("bob")).map((thread) => thread.id)).toEqual([own.id]);
+      });
+
       test("a renamed or touched thread moves to the top of the list", async () => {
         const first = await storage.createThread({ ownerId: "alice" });
         await Bun.sleep(2);

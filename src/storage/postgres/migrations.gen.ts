@@ -3,11 +3,13 @@
 import journal from "../../../drizzle/postgres/meta/_journal.json";
 import m0 from "../../../drizzle/postgres/0000_init.sql" with { type: "text" };
 import m1 from "../../../drizzle/postgres/0001_message_search.sql" with { type: "text" };
+import m2 from "../../../drizzle/postgres/0002_thread_members.sql" with { type: "text" };
 
 export const embeddedMigrations = {
   journal,
   files: {
     "0000_init": m0,
     "0001_message_search": m1,
+    "0002_thread_members": m2,
   } as Record<string, string>,
 };

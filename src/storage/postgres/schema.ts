@@ -1,7 +1,7 @@
 // PostgreSQL tables, mirroring src/storage/sqlite/schema.ts table for table and column for column.
 
 import { sql } from "drizzle-orm";
-import { customType, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { customType, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
 // Bun's SQL client JSON-encodes whatever it binds to a jsonb parameter, strings included, so drizzle's
 // own jsonb (which binds JSON text) would store every document as one JSON string. Binding the text as
@@ -59,4 +59,18 @@ export const messages = pgTable(
       .on(table.threadId)
       .where(sql`status in ('streaming', 'awaiting_approval')`),
   ],
+);
+
+// The members a thread's owner shared it with (docs/protocol.md section 14); gone with the thread.
+export const threadMembers = pgTable(
+  "thread_members",
+  {
+    threadId: text("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    role: text("role", { enum: ["editor", "viewer"] }).notNull(),
+    addedAt: timestamp("added_at", { withTimezone: true, mode: "date" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.threadId, table.userId] }), index("thread_members_user_idx").on(table.userId)],
 );

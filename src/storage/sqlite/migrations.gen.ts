@@ -5,6 +5,7 @@ import m0 from "../../../drizzle/sqlite/0000_init.sql" with { type: "text" };
 import m1 from "../../../drizzle/sqlite/0001_thread_event_seq.sql" with { type: "text" };
 import m2 from "../../../drizzle/sqlite/0002_message_search.sql" with { type: "text" };
 import m3 from "../../../drizzle/sqlite/0003_run_leases.sql" with { type: "text" };
+import m4 from "../../../drizzle/sqlite/0004_thread_members.sql" with { type: "text" };
 
 export const embeddedMigrations = {
   journal,
@@ -13,5 +14,6 @@ export const embeddedMigrations = {
     "0001_thread_event_seq": m1,
     "0002_message_search": m2,
     "0003_run_leases": m3,
+    "0004_thread_members": m4,
   } as Record<string, string>,
 };

@@ -1,7 +1,7 @@
 // SQLite tables; src/storage/postgres/schema.ts will mirror these names column for column.
 
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const threads = sqliteTable(
   "threads",
@@ -51,4 +51,18 @@ export const messages = sqliteTable(
       .on(table.threadId)
       .where(sql`status in ('streaming', 'awaiting_approval')`),
   ],
+);
+
+// The members a thread's owner shared it with (docs/protocol.md section 14); gone with the thread.
+export const threadMembers = sqliteTable(
+  "thread_members",
+  {
+    threadId: text("thread_id")
+      .notNull()
+      .references(() => threads.id, { onDelete: "cascade" }),
+    userId: text("user_id").notNull(),
+    role: text("role", { enum: ["editor", "viewer"] }).notNull(),
+    addedAt: integer("added_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.threadId, table.userId] }), index("thread_members_user_idx").on(table.userId)],
 );

@@ -6,7 +6,8 @@ import { dirname } from "node:path";
 import { and, asc, desc, eq, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrationMetas } from "../migrations.ts";
-import { ActiveRunConflictError, RunLimitError, type Checkpoint, type Message, type MessagePatch, type NewMessage, type NewRun, type RunLimits, type SearchHit, type Storage, type Thread } from "../storage.ts";
+import { roleOf } from "../thread-role.ts";
+import { ActiveRunConflictError, RunLimitError, type Member, type MemberRole, type ThreadRole, type ThreadWithRole, type Checkpoint, type Message, type MessagePatch, type NewMessage, type NewRun, type RunLimits, type SearchHit, type Storage, type Thread } from "../storage.ts";
 import { embeddedMigrations } from "./migrations.gen.ts";
 import * as schema from "./schema.ts";
 
@@ -71,6 +72,50 @@ export class SqliteStorage implements Storage {
       .orderBy(desc(schema.threads.updatedAt), desc(schema.threads.createdAt))
       .limit(limit)
       .all();
+  }
+
+  async threadRole(threadId: string, userId: string): Promise<ThreadRole | undefined> {
+    const row = this.db
+      .select({ ownerId: schema.threads.ownerId, role: schema.threadMembers.role })
+      .from(schema.threads)
+      .leftJoin(schema.threadMembers, and(eq(schema.threadMembers.threadId, schema.threads.id), eq(schema.threadMembers.userId, userId)))
+      .where(eq(schema.threads.id, threadId))
+      .get();
+    return roleOf(row, userId);
+  }
+
+  async listAccessibleThreads(userId: string, limit = 200): Promise<ThreadWithRole[]> {
+    const rows = this.db
+      .select({ thread: schema.threads, role: schema.threadMembers.role })
+      .from(schema.threads)
+      .leftJoin(schema.threadMembers, and(eq(schema.threadMembers.threadId, schema.threads.id), eq(schema.threadMembers.userId, userId)))
+      .where(or(eq(schema.threads.ownerId, userId), eq(schema.threadMembers.userId, userId)))
+      .orderBy(desc(schema.threads.updatedAt), desc(schema.threads.createdAt))
+      .limit(limit)
+      .all();
+    return rows.map(({ thread, role }) => ({ ...thread, role: roleOf({ ownerId: thread.ownerId, role }, userId)! }));
+  }
+
+  async putMember(threadId: string, userId: string, role: MemberRole): Promise<Member> {
+    return this.db
+      .insert(schema.threadMembers)
+      .values({ threadId, userId, role, addedAt: new Date() })
+      .onConflictDoUpdate({ target: [schema.threadMembers.threadId, schema.threadMembers.userId], set: { role } })
+      .returning()
+      .get();
+  }
+
+  async deleteMember(threadId: string, userId: string): Promise<boolean> {
+    const deleted = this.db
+      .delete(schema.threadMembers)
+      .where(and(eq(schema.threadMembers.threadId, threadId), eq(schema.threadMembers.userId, userId)))
+      .returning({ userId: schema.threadMembers.userId })
+      .all();
+    return deleted.length > 0;
+  }
+
+  async listMembers(threadId: string): Promise<Member[]> {
+    return this.db.select().from(schema.threadMembers).where(eq(schema.threadMembers.threadId, threadId)).orderBy(asc(schema.threadMembers.addedAt), asc(schema.threadMembers.userId)).all();
   }
 
   async updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void> {

@@ -13,7 +13,8 @@ import { requirePrincipal } from "../../http/auth.ts";
 import { bodyMatching, jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import type { ModelTool } from "../../agent/model/model-client.ts";
 import { AG_UI_MAX_TOOL_SCHEMA_CHARS, AgUiRunInput, ErrorCode, ProtocolError, threadChannel } from "../../protocol/index.ts";
-import type { Storage } from "../../storage/storage.ts";
+import type { Storage, ThreadRole } from "../../storage/storage.ts";
+import { requireRole } from "../../storage/thread-role.ts";
 import { admitStream, EVENT_STREAM_HEADERS, streamResponse } from "../sse/open-stream.ts";
 import { SseWriteBatch } from "../sse/sse-connection.ts";
 import { streamStart } from "../sse/sse-position.ts";
@@ -83,10 +84,14 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
   const batch = new SseWriteBatch();
   const maxBytes = config.maxBodyBytes;
 
-  /** The caller's own thread, or 404 as for an unknown one (thread ids cannot be probed). */
-  const ownThread = async (principal: Principal, threadId: string, mayBeNew: boolean): Promise<void> => {
+  /**
+   * A thread the caller may use as `needed` (docs/protocol.md section 14), or a new one when `mayBeNew`; 404
+   * as for an unknown one when it has no role (thread ids cannot be probed), 403 for a viewer running it.
+   */
+  const ownThread = async (principal: Principal, threadId: string, mayBeNew: boolean, needed: ThreadRole): Promise<void> => {
     const thread = await storage.getThread(threadId);
-    if (thread ? thread.ownerId !== principal.sub : !mayBeNew) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);
+    if (!thread && mayBeNew) return;
+    requireRole(thread && (await storage.threadRole(threadId, principal.sub)), needed, threadId);
   };
 
   /** A registered stream of the caller's, within their connection limit. */
@@ -103,7 +108,7 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         const input = bodyMatching(AgUiRunInput, body, "request does not match an AG-UI RunAgentInput");
         const turn = turnOf(input);
         const clientTools = clientToolsOf(input);
-        await ownThread(principal, input.threadId, true);
+        await ownThread(principal, input.threadId, true, "editor");
         const connection = openStream(principal, input.threadId);
         return starting(connection, async () => {
           // Following the thread before the run starts: the stream has its every event from the first.
@@ -135,7 +140,7 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const start = streamStart(request);
         if (start.since === undefined) throw new ProtocolError(ErrorCode.invalidMessage, "a position is required: Last-Event-ID: <epoch>:<seq>", ["Last-Event-ID"]);
-        await ownThread(principal, params.threadId, false);
+        await ownThread(principal, params.threadId, false, "viewer");
         const channel = threadChannel(params.threadId);
         const connection = openStream(principal, params.threadId);
         return starting(connection, async () => {

@@ -10,6 +10,7 @@ import type { TokenService } from "../../auth/tokens.ts";
 import type { Broker } from "../../broker/broker.ts";
 import type { Config } from "../../config.ts";
 import type { Gateway } from "../../gateway/gateway.ts";
+import { requireRole } from "../../storage/thread-role.ts";
 import { requirePrincipal } from "../../http/auth.ts";
 import { bodyMatching, jsonRequestBody, readJsonBody } from "../../http/json-body.ts";
 import {
@@ -30,6 +31,7 @@ import { UiStreamConnection } from "./ui-stream-connection.ts";
 export interface AiSdkRouteDeps {
   config: Pick<Config, "maxBodyBytes">;
   gateway: Gateway;
+  streams: UiStreams;
   tokens: TokenService;
   storage: Storage;
   broker: Broker;
@@ -40,7 +42,56 @@ const STREAM_HEADERS = { ...EVENT_STREAM_HEADERS, [UI_MESSAGE_STREAM_HEADER]: UI
 const bearer = { security: [{ bearerAuth: [] }] };
 const MAX_CONTENT_LENGTH = 100_000;
 
-const unfinished = (message: Message) => message.role === "assistant" && (message.status === "streaming" || message.status === "awaiting_approval");
+/** A run's message that is still going on: streaming, or waiting for an approval. */
+export const unfinished = (message: Message) => message.role === "assistant" && (message.status === "streaming" || message.status === "awaiting_approval");
+
+/** The tool calls the reader's last message already shows: a request that answers approvals continues that message. */
+export function shownCalls(messages: AiSdkChatRequest["messages"]): string[] {
+  const last = messages[messages.length - 1];
+  if (last?.role !== "assistant") return [];
+  return last.parts.flatMap((part) => (part.toolCallId ? [part.toolCallId] : []));
+}
+
+/**
+ * Where a UI message stream began: its run's message, the thread channel position its events follow,
+ * and the calls its reader already had. The same origin gives the same chunks on any node, for as long
+ * as history holds the events (the WebSocket transport's lastSequence, section 11.5).
+ */
+export interface StreamOrigin {
+  messageId: string;
+  epoch: string;
+  seq: number;
+  shown: string[];
+}
+
+/** Opening UI message streams, for the HTTP routes and for the WebSocket transport. */
+export class UiStreams {
+  private readonly batch = new SseWriteBatch();
+
+  constructor(private readonly gateway: Gateway) {}
+
+  /** A registered stream of the caller's, within their connection limit. */
+  open(principal: Principal): UiStreamConnection {
+    return admitStream(this.gateway, new UiStreamConnection(principal, this.gateway, this.batch));
+  }
+
+  respond(connection: UiStreamConnection, start: () => Promise<void>): Promise<Response> {
+    return streamResponse(connection, STREAM_HEADERS, start);
+  }
+
+  /**
+   * The stream that began at `origin`, written again from the thread channel's history, then live.
+   * The caller checks the reader may see the thread. When history no longer holds the events, the
+   * stream is one error chunk: its first chunk is then not the run's `start`.
+   */
+  again(principal: Principal, threadId: string, origin: StreamOrigin): Promise<Response> {
+    const connection = this.open(principal);
+    return this.respond(connection, async () => {
+      connection.follow(origin.messageId, { shown: origin.shown });
+      await this.gateway.subscribe(connection, threadChannel(threadId), { since: origin.seq, epoch: origin.epoch });
+    });
+  }
+}
 
 /** An answer to an approval request, as `addToolApprovalResponse` leaves it in the assistant message's tool part. */
 interface ApprovalAnswer {
@@ -72,13 +123,8 @@ function contentOf(request: AiSdkChatRequest): string {
   return content;
 }
 
-export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }: AiSdkRouteDeps) {
-  const batch = new SseWriteBatch();
+export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker, agent }: AiSdkRouteDeps) {
   const maxBytes = config.maxBodyBytes;
-
-  /** A registered stream of the caller's, within their connection limit. */
-  const openStream = (principal: Principal) => admitStream(gateway, new UiStreamConnection(principal, gateway, batch));
-  const starting = (connection: UiStreamConnection, start: () => Promise<void>) => streamResponse(connection, STREAM_HEADERS, start);
 
   /**
    * Hands the approval answers to the waiting run, and streams the rest of the run from here on,
@@ -88,10 +134,11 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
     const last = chat.messages[chat.messages.length - 1]!;
     const message = await storage.getMessage(last.id);
     // Not the caller's, or not this thread's: as unknown, so ids cannot be probed.
-    if (!message || message.ownerId !== principal.sub || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
-    const shown = last.parts.flatMap((part) => (part.toolCallId ? [part.toolCallId] : []));
-    const connection = openStream(principal);
-    return starting(connection, async () => {
+    if (!message || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
+    requireRole(await storage.threadRole(chat.id, principal.sub), "editor", chat.id);
+    const shown = shownCalls(chat.messages);
+    const connection = streams.open(principal);
+    return streams.respond(connection, async () => {
       // Following the thread before the decision: the stream has every event the decision causes.
       await gateway.subscribe(connection, threadChannel(chat.id), {});
       connection.follow(message.id, { shown });
@@ -113,9 +160,9 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const regenerate = chat.trigger === "regenerate-message";
         const content = regenerate ? "" : contentOf(chat);
         const thread = await storage.getThread(chat.id);
-        if (thread && thread.ownerId !== principal.sub) throw new ProtocolError(ErrorCode.notFound, `no thread ${chat.id}`);
-        const connection = openStream(principal);
-        return starting(connection, async () => {
+        if (thread) requireRole(await storage.threadRole(thread.id, principal.sub), "editor", chat.id);
+        const connection = streams.open(principal);
+        return streams.respond(connection, async () => {
           // Following the thread before the run starts: the stream has its every event from the first.
           await gateway.subscribe(connection, threadChannel(chat.id), {});
           const accepted = await agent.startRun({
@@ -145,14 +192,15 @@ export function aiSdkRoutes({ config, gateway, tokens, storage, broker, agent }:
         const snapshot = await storage.threadSnapshot(params.id);
         // No run to resume: also for a thread the caller cannot see, which the AI SDK asks about for
         // every new chat, and which must answer as an idle one so that thread ids cannot be probed.
-        const active = snapshot?.thread.ownerId === principal.sub ? snapshot.messages.find(unfinished) : undefined;
+        const visible = snapshot !== undefined && (await storage.threadRole(params.id, principal.sub)) !== undefined;
+        const active = visible ? snapshot.messages.find(unfinished) : undefined;
         if (!snapshot || !active) return new Response(null, { status: 204 });
         const channel = threadChannel(params.id);
         const state = await broker.state(channel);
         // The stored messages reflect events up to eventSeq of eventEpoch; of any other epoch, none yet (section 7.4).
         const since = snapshot.thread.eventEpoch === state.epoch ? (snapshot.thread.eventSeq ?? 0) : 0;
-        const connection = openStream(principal);
-        return starting(connection, async () => {
+        const connection = streams.open(principal);
+        return streams.respond(connection, async () => {
           // What the stored message holds, then the events after it: the whole run, each part once.
           connection.follow(active.id, { stored: { events: storedRunEvents(active), position: `${state.epoch}:${since}` } });
           await gateway.subscribe(connection, channel, { since, epoch: state.epoch });

@@ -35,7 +35,7 @@ export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
     if (!isValidChannel(channel)) throw new ProtocolError(ErrorCode.invalidMessage, "invalid channel name", ["/channel"]);
     const start = streamStart(request);
     if (isReservedChannel(channel)) throw new ProtocolError(ErrorCode.forbidden, `channel ${channel} is reserved`);
-    if (!(await canSubscribe(principal, channel, gateway.threadOwner))) {
+    if (!(await canSubscribe(principal, channel, gateway.threadAccess))) {
       // Another user's thread answers as one that does not exist.
       const threadId = threadIdOf(channel);
       if (threadId !== undefined) throw new ProtocolError(ErrorCode.notFound, `no thread ${threadId}`);

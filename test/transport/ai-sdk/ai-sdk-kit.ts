@@ -1,6 +1,7 @@
 // What the AI SDK transport tests share: the official `ai` package's DefaultChatTransport pointed at
 // the server, its chunk stream read with readUIMessageStream, the raw bytes kept to check the wire, and
-// the comparison of the rebuilt message with what GET /threads/:id/messages stores.
+// the comparison of the rebuilt message with what GET /threads/:id/messages stores; and its
+// WebSocketChatTransport over /ai-sdk/ws, with a plain socket for the frames it never sends itself.
 
 import { expect } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
@@ -10,6 +11,7 @@ import {
   getToolName,
   isToolUIPart,
   readUIMessageStream,
+  WebSocketChatTransport,
   type ChatInit,
   type ChatState,
   type ChatStatus,
@@ -29,8 +31,10 @@ export interface RecordedResponse {
   body: Promise<string>;
 }
 
-/** DefaultChatTransport as an app would build it, with a fetch that keeps a copy of every response body. */
-export function chatTransport(baseUrl: string, token: string) {
+type ChatTransportOptions = NonNullable<ConstructorParameters<typeof DefaultChatTransport<UIMessage>>[0]>;
+
+/** DefaultChatTransport as an app would build it (with the app's `options`), with a fetch that keeps a copy of every response body. */
+export function chatTransport(baseUrl: string, token: string, options: Omit<ChatTransportOptions, "api" | "headers" | "fetch"> = {}) {
   const responses: RecordedResponse[] = [];
   const recordingFetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     const response = await fetch(input, init);
@@ -44,7 +48,7 @@ export function chatTransport(baseUrl: string, token: string) {
     responses.push({ url: String(input), status: response.status, headers: response.headers, body });
     return new Response(forTransport, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
-  const transport = new DefaultChatTransport({ api: `${baseUrl}/ai-sdk/chat`, headers: bearer(token), fetch: recordingFetch as typeof fetch });
+  const transport = new DefaultChatTransport<UIMessage>({ ...options, api: `${baseUrl}/ai-sdk/chat`, headers: bearer(token), fetch: recordingFetch as typeof fetch });
   return { transport, responses };
 }
 
@@ -209,4 +213,63 @@ export function expectWellFormedStream(text: string): void {
   });
   expect(events.at(-1)).toMatchObject({ data: "[DONE]" });
   for (const item of items) if (item.kind === "comment") expect(item.text).toBe("ping");
+}
+
+// ---- the WebSocket transport (/ai-sdk/ws) ----
+
+export type WsServerFrame = { type: string; requestId: string; sequence?: number; chunk?: UIMessageChunk; errorText?: string; code?: string };
+
+type WebSocketOption = NonNullable<ConstructorParameters<typeof WebSocketChatTransport<UIMessage>>[0]["webSocket"]>;
+
+/** The transport as an app builds it, with the sockets it opens kept, so that a test can cut one. */
+export function wsTransport(baseUrl: string, token: string) {
+  const sockets: WebSocket[] = [];
+  class RecordingWebSocket extends WebSocket {
+    constructor(url: string | URL, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+    }
+  }
+  const transport = new WebSocketChatTransport<UIMessage>({
+    url: `${baseUrl.replace(/^http/, "ws")}/ai-sdk/ws`,
+    params: { token },
+    // Bun's WebSocket, typed with the DOM's binary types the package's own type does not share.
+    webSocket: RecordingWebSocket as unknown as WebSocketOption,
+  });
+  return { transport, sockets };
+}
+
+export function sendWsText(transport: WebSocketChatTransport<UIMessage>, chatId: string, text: string, abortSignal?: AbortSignal) {
+  return transport.sendMessages({ trigger: "submit-message", chatId, messageId: undefined, messages: [userMessage(text)], abortSignal });
+}
+
+/** One request over a plain socket: its frames until `end`, `no-active` or `error`. */
+export async function rawWsRequest(baseUrl: string, token: string, frame: Record<string, unknown> | string): Promise<WsServerFrame[]> {
+  const socket = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ai-sdk/ws?token=${token}`);
+  const frames: WsServerFrame[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    socket.onmessage = (event) => {
+      const received = JSON.parse(String(event.data)) as WsServerFrame;
+      frames.push(received);
+      if (["end", "no-active", "error"].includes(received.type)) resolve();
+    };
+    socket.onerror = () => reject(new Error("socket error"));
+    socket.onclose = () => resolve();
+  });
+  socket.onopen = () => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  await done;
+  socket.close();
+  return frames;
+}
+
+export async function rebuild(chunks: UIMessageChunk[]): Promise<UIMessage | undefined> {
+  let message: UIMessage | undefined;
+  const stream = new ReadableStream<UIMessageChunk>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+  for await (const state of readUIMessageStream({ stream })) message = state;
+  return message;
 }

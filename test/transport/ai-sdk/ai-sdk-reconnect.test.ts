@@ -6,7 +6,7 @@ import { isToolUIPart, type UIMessage, type UIMessageChunk } from "ai";
 import { textResponse, toolCallResponse } from "../../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../../helpers/runs.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { bearer, chatTransport, expectSameAsStored, expectWellFormedStream, follow, sendText, storedMessages, textOf, typesOf } from "./ai-sdk-kit.ts";
+import { bearer, chatTransport, expectSameAsStored, expectWellFormedStream, follow, rawWsRequest, sendText, sendWsText, storedMessages, textOf, typesOf, wsTransport } from "./ai-sdk-kit.ts";
 
 const messageIdOf = (chunks: UIMessageChunk[]) => (chunks.find((chunk) => chunk.type === "start") as { messageId: string }).messageId;
 
@@ -161,5 +161,28 @@ describe("a run whose events history no longer holds", () => {
     expect(await responses[1]!.body).toEndWith("data: [DONE]\n\n");
     expect((await fetch(`${baseUrl}/threads/${chatId}/stop`, { method: "POST", headers: bearer(token) })).status).toBe(202);
     await first.ended;
+  });
+
+  test("over /ai-sdk/ws: a resume after lastSequence is a coded error, not other chunks; one without it is the stored run", async () => {
+    const baseUrl = harness.server.httpUrl;
+    const token = await harness.server.token({ sub: "dave" });
+    const { transport, sockets } = wsTransport(baseUrl, token);
+    const chatId = crypto.randomUUID();
+    harness.fake.enqueue(textResponse("Gone from history too", { ending: "stall" }));
+    const first = follow(await sendWsText(transport, chatId, "Talk"));
+    await waitFor(() => textOf(first.message) === "Gone from history too", "the streamed text");
+    sockets[0]!.close();
+    await first.ended.catch(() => {});
+    const resume = (lastSequence?: number) => rawWsRequest(baseUrl, token, { type: "resume", requestId: "r", id: chatId, lastSequence, headers: {}, body: {} });
+    expect(await resume(1)).toEqual([expect.objectContaining({ type: "error", code: "not_found", errorText: expect.stringContaining("no longer in history") })]);
+
+    // The transport's own resume: picked up from storage as over HTTP, which tells the client to reload.
+    const resumed = follow((await transport.reconnectToStream({ chatId }))!);
+    await resumed.ended;
+    expect(resumed.chunks.at(-1)).toEqual({ type: "error", errorText: "the run's events could not be recovered; reload the thread" });
+    // That stream is the thread's latest and cannot be written again: its chunks are not continued either.
+    expect(await resume(1)).toEqual([expect.objectContaining({ type: "error", code: "not_found", errorText: expect.stringContaining("picked up from storage") })]);
+    expect((await fetch(`${baseUrl}/threads/${chatId}/stop`, { method: "POST", headers: bearer(token) })).status).toBe(202);
+    transport.close();
   });
 });

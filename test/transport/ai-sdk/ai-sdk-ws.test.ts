@@ -3,68 +3,11 @@
 // one without it replays the active run from its start, and an abort stops the run.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readUIMessageStream, WebSocketChatTransport, type UIMessage, type UIMessageChunk } from "ai";
+import type { UIMessage } from "ai";
 import { textResponse } from "../../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../../helpers/runs.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { bearer, expectSameAsStored, follow, storedMessages, textOf, typesOf, userMessage } from "./ai-sdk-kit.ts";
-
-type ServerFrame = { type: string; requestId: string; sequence?: number; chunk?: UIMessageChunk; errorText?: string; code?: string };
-
-type WebSocketOption = NonNullable<ConstructorParameters<typeof WebSocketChatTransport<UIMessage>>[0]["webSocket"]>;
-
-/** The transport as an app builds it, with the sockets it opens kept, so that a test can cut one. */
-function wsTransport(baseUrl: string, token: string) {
-  const sockets: WebSocket[] = [];
-  class RecordingWebSocket extends WebSocket {
-    constructor(url: string | URL, protocols?: string | string[]) {
-      super(url, protocols);
-      sockets.push(this);
-    }
-  }
-  const transport = new WebSocketChatTransport<UIMessage>({
-    url: `${baseUrl.replace(/^http/, "ws")}/ai-sdk/ws`,
-    params: { token },
-    // Bun's WebSocket, typed with the DOM's binary types the package's own type does not share.
-    webSocket: RecordingWebSocket as unknown as WebSocketOption,
-  });
-  return { transport, sockets };
-}
-
-function sendText(transport: WebSocketChatTransport<UIMessage>, chatId: string, text: string, abortSignal?: AbortSignal) {
-  return transport.sendMessages({ trigger: "submit-message", chatId, messageId: undefined, messages: [userMessage(text)], abortSignal });
-}
-
-/** One request over a plain socket: its frames until `end`, `no-active` or `error`. */
-async function rawRequest(baseUrl: string, token: string, frame: Record<string, unknown> | string): Promise<ServerFrame[]> {
-  const socket = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ai-sdk/ws?token=${token}`);
-  const frames: ServerFrame[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    socket.onmessage = (event) => {
-      const received = JSON.parse(String(event.data)) as ServerFrame;
-      frames.push(received);
-      if (["end", "no-active", "error"].includes(received.type)) resolve();
-    };
-    socket.onerror = () => reject(new Error("socket error"));
-    socket.onclose = () => resolve();
-  });
-  socket.onopen = () => socket.send(typeof frame === "string" ? frame : JSON.stringify(frame));
-  await done;
-  socket.close();
-  return frames;
-}
-
-async function rebuild(chunks: UIMessageChunk[]): Promise<UIMessage | undefined> {
-  let message: UIMessage | undefined;
-  const stream = new ReadableStream<UIMessageChunk>({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(chunk);
-      controller.close();
-    },
-  });
-  for await (const state of readUIMessageStream({ stream })) message = state;
-  return message;
-}
+import { bearer, expectSameAsStored, follow, rawWsRequest, rebuild, sendWsText, storedMessages, textOf, typesOf, userMessage, wsTransport } from "./ai-sdk-kit.ts";
 
 describe("/ai-sdk/ws with WebSocketChatTransport", () => {
   let harness: AgentHarness;
@@ -81,7 +24,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     const { transport, sockets } = wsTransport(baseUrl, token);
     const chatId = crypto.randomUUID();
     harness.fake.enqueue(textResponse("Hello over a socket.", { reasoning: "Thinking." }));
-    const answer = follow(await sendText(transport, chatId, "Hi"));
+    const answer = follow(await sendWsText(transport, chatId, "Hi"));
     await answer.ended;
     expect(answer.errors).toEqual([]);
     expect(typesOf(answer.chunks).at(-1)).toBe("finish");
@@ -99,12 +42,12 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
 
     // Another user's thread is not found; a bad frame is coded too.
     const bobToken = await harness.server.token({ sub: "bob" });
-    const bobs = await rawRequest(baseUrl, bobToken, { type: "send", requestId: "r1", id: chatId, trigger: "submit-message", messages: [userMessage("mine?")], headers: {}, body: {} });
+    const bobs = await rawWsRequest(baseUrl, bobToken, { type: "send", requestId: "r1", id: chatId, trigger: "submit-message", messages: [userMessage("mine?")], headers: {}, body: {} });
     expect(bobs).toEqual([expect.objectContaining({ type: "error", requestId: "r1", code: "not_found" })]);
-    expect(await rawRequest(baseUrl, token, { type: "dance", requestId: "r2" })).toEqual([expect.objectContaining({ type: "error", code: "unsupported_frame" })]);
+    expect(await rawWsRequest(baseUrl, token, { type: "dance", requestId: "r2" })).toEqual([expect.objectContaining({ type: "error", code: "unsupported_frame" })]);
     // Nesting past the depth limit is refused before the frame is parsed, never an internal failure.
     const deep = `{"type":"send","requestId":"r3","id":"${chatId}","body":${'{"a":'.repeat(40_000)}1${"}".repeat(40_000)}}`;
-    expect(await rawRequest(baseUrl, token, deep)).toEqual([expect.objectContaining({ type: "error", code: "invalid_message" })]);
+    expect(await rawWsRequest(baseUrl, token, deep)).toEqual([expect.objectContaining({ type: "error", code: "invalid_message" })]);
     expect((await fetch(`${baseUrl}/ai-sdk/ws`, { headers: { upgrade: "websocket" } })).status).toBe(401);
     transport.close();
   });
@@ -113,7 +56,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     const { transport, sockets } = wsTransport(baseUrl, token);
     const chatId = crypto.randomUUID();
     harness.fake.enqueue(textResponse("A long answer that stalls here", { chunkSize: 3, ending: "stall" }));
-    const first = follow(await sendText(transport, chatId, "Tell me"));
+    const first = follow(await sendWsText(transport, chatId, "Tell me"));
     await waitFor(() => textOf(first.message) === "A long answer that stalls here", "the streamed text");
     const before = [...first.chunks];
     sockets[0]!.close();
@@ -123,7 +66,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     // While no one listens, the run is stopped: its last chunks are produced with no socket to take them.
     expect((await fetch(`${baseUrl}/threads/${chatId}/stop`, { method: "POST", headers: bearer(token) })).status).toBe(202);
     const lastSequence = before.length - 1;
-    const frames = await rawRequest(baseUrl, token, { type: "resume", requestId: "again", id: chatId, lastSequence, headers: {}, body: {} });
+    const frames = await rawWsRequest(baseUrl, token, { type: "resume", requestId: "again", id: chatId, lastSequence, headers: {}, body: {} });
     expect(frames[0]).toEqual({ type: "start", requestId: "again" });
     expect(frames.at(-1)).toEqual({ type: "end", requestId: "again" });
     const rest = frames.slice(1, -1);
@@ -137,7 +80,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
 
     // The run is over: the transport's own resume (no lastSequence) finds none.
     expect(await transport.reconnectToStream({ chatId })).toBeNull();
-    expect(await rawRequest(baseUrl, token, { type: "resume", requestId: "x", id: crypto.randomUUID(), lastSequence: 3, headers: {}, body: {} })).toEqual([{ type: "no-active", requestId: "x" }]);
+    expect(await rawWsRequest(baseUrl, token, { type: "resume", requestId: "x", id: crypto.randomUUID(), lastSequence: 3, headers: {}, body: {} })).toEqual([{ type: "no-active", requestId: "x" }]);
     transport.close();
   });
 
@@ -145,7 +88,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     const { transport, sockets } = wsTransport(baseUrl, token);
     const chatId = crypto.randomUUID();
     harness.fake.enqueue(textResponse("Still going strong", { chunkSize: 4, ending: "stall" }));
-    const first = follow(await sendText(transport, chatId, "Go"));
+    const first = follow(await sendWsText(transport, chatId, "Go"));
     await waitFor(() => textOf(first.message) === "Still going strong", "the streamed text");
     sockets[0]!.close();
     await first.ended.catch(() => {});
@@ -170,7 +113,7 @@ describe("/ai-sdk/ws with WebSocketChatTransport", () => {
     const requestsBefore = harness.fake.requests.length;
     harness.fake.enqueue(textResponse("Working on it", { ending: "stall" }));
     const controller = new AbortController();
-    const answer = follow(await sendText(transport, chatId, "Start", controller.signal));
+    const answer = follow(await sendWsText(transport, chatId, "Start", controller.signal));
     await waitFor(() => textOf(answer.message) === "Working on it", "the streamed text");
     controller.abort();
     await answer.ended.catch(() => {});

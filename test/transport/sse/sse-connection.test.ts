@@ -34,7 +34,8 @@ describe("a quiet stream", () => {
   });
 
   test("ends cleanly when its token expires", async () => {
-    const token = await server.token({ sub: "quinn" }, 1);
+    // Two seconds: exp is whole seconds, so a one-second token minted late in a second may be expired on arrival.
+    const token = await server.token({ sub: "quinn" }, 2);
     const stream = await SseClient.open(channelEvents(server.httpUrl, "user:quinn"), { headers: bearer(token) });
     expect(await stream.ended).toEqual({ kind: "done" });
     await waitFor(() => server.app.gateway.connectionCount === 0, "the expired stream to be released");

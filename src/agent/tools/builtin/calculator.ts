@@ -1,7 +1,7 @@
 // The `calculator` tool: a recursive-descent parser for + - * / ^ and parentheses on numbers, no eval.
 
 import { Type } from "@sinclair/typebox";
-import { defineTool, ToolError } from "./tool.ts";
+import { defineTool, ToolError } from "../tool.ts";
 
 /**
  * How deeply parentheses, signs and exponents may nest. Each level costs a handful of stack

@@ -1,7 +1,7 @@
 // The `current_time` tool: the server's clock as an ISO 8601 UTC timestamp.
 
 import { Type } from "@sinclair/typebox";
-import { defineTool } from "./tool.ts";
+import { defineTool } from "../tool.ts";
 
 export const currentTimeTool = defineTool({
   name: "current_time",

@@ -1,13 +1,14 @@
 // The built-in tools and their registry: calculator parsing, current time, history search on real SQLite.
 
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { calculatorTool, evaluate, formatNumber, MAX_NESTING_DEPTH } from "../../src/agent/tools/calculator.ts";
-import { currentTimeTool } from "../../src/agent/tools/current-time.ts";
-import { builtinTools, defaultToolRegistry, ToolRegistry } from "../../src/agent/tools/registry.ts";
-import { searchHistoryTool } from "../../src/agent/tools/search-history.ts";
-import { ToolError, type ToolContext } from "../../src/agent/tools/tool.ts";
-import { SqliteStorage } from "../../src/storage/sqlite/sqlite-storage.ts";
-import type { Storage } from "../../src/storage/storage.ts";
+import { calculatorTool, evaluate, formatNumber, MAX_NESTING_DEPTH } from "../../../src/agent/tools/builtin/calculator.ts";
+import { currentTimeTool } from "../../../src/agent/tools/builtin/current-time.ts";
+import { BuiltinSource } from "../../../src/agent/tools/builtin/builtin-source.ts";
+import { builtinTools, defaultToolRegistry, ToolRegistry } from "../../../src/agent/tools/registry.ts";
+import { searchHistoryTool } from "../../../src/agent/tools/builtin/search-history.ts";
+import { ToolError, type ToolContext } from "../../../src/agent/tools/tool.ts";
+import { SqliteStorage } from "../../../src/storage/sqlite/sqlite-storage.ts";
+import type { Storage } from "../../../src/storage/storage.ts";
 
 let storage: SqliteStorage;
 beforeEach(() => {
@@ -169,7 +170,7 @@ describe("registry", () => {
   });
 
   test("refuses two tools with the same name", () => {
-    expect(() => new ToolRegistry([calculatorTool, calculatorTool])).toThrow("duplicate tool name calculator");
+    expect(() => new ToolRegistry([new BuiltinSource([calculatorTool, calculatorTool])])).toThrow("duplicate tool name calculator");
   });
 
   test("modelTools are plain JSON Schema", () => {

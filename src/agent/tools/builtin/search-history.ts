@@ -1,8 +1,8 @@
 // The `search_history` tool: full-text search over the caller's own stored messages, returned as citations.
 
 import { Type } from "@sinclair/typebox";
-import type { SearchHit } from "../../storage/storage.ts";
-import { defineTool, type Source } from "./tool.ts";
+import type { SearchHit } from "../../../storage/storage.ts";
+import { defineTool, type Source } from "../tool.ts";
 
 export const SEARCH_HISTORY_LIMIT = 8;
 const UNTITLED_THREAD = "Untitled thread";
