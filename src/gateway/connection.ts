@@ -35,6 +35,8 @@ export interface Connection {
   readonly id: string;
   readonly principal: Principal | undefined;
   readonly closed: boolean;
+  /** Its index among the gateway's connections while registered, -1 otherwise; only the gateway sets it. */
+  slot: number;
   /** When the gateway's tick closes the connection (ms since epoch): an auth deadline or the token's expiry. */
   readonly expiresAt: number;
   readonly wire: Wire;

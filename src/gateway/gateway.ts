@@ -116,7 +116,12 @@ export class Gateway {
   readonly chat: ChatHandler | undefined;
   private readonly broker: Broker;
   private readonly fanout: Fanout;
-  private readonly connections = new Map<string, Connection>();
+  // Registered connections in no order, each holding its index (`slot`): an array costs a connection 8
+  // bytes where a map by id cost about 130 (memory is per connection).
+  private readonly connections: Connection[] = [];
+  // Connections that published, by id, while they are open: fan-out finds a publication's origin here
+  // to leave it out. Only publishers pay for an entry.
+  private readonly publishers = new Map<string, Connection>();
   private readonly channels = new Map<string, ChannelEntry>();
   // Authenticated connections per user id: a bare number rather than an object per user, memory being
   // per connection; the entry goes with the user's last connection.
@@ -156,7 +161,7 @@ export class Gateway {
   }
 
   get connectionCount(): number {
-    return this.connections.size;
+    return this.connections.length;
   }
 
   get totalSubscriptions(): number {
@@ -165,12 +170,13 @@ export class Gateway {
 
   /** Register a connection that just opened (a socket, a stream); the tick looks after it from now on. */
   register(connection: Connection): void {
-    this.connections.set(connection.id, connection);
-    this.metrics.connections.set(this.connections.size);
+    connection.slot = this.connections.push(connection) - 1;
+    this.metrics.connections.set(this.connections.length);
   }
 
+  /** The open connection with this id, found by a walk of them all: for tests and tools, not a hot path. */
   connection(id: string): Connection | undefined {
-    return this.connections.get(id);
+    return this.connections.find((connection) => connection.id === id);
   }
 
   /**
@@ -200,9 +206,12 @@ export class Gateway {
     if (!takeBytes(bucket, this.publishPolicy, bytes, now)) throw publishRateLimited();
   }
 
-  publish(channel: string, payload: string, origin?: string): Promise<Publication> {
+  /** Publishes on the broker; an `origin` connection is left out of the fan-out (docs/protocol.md section 5). */
+  publish(channel: string, payload: string, origin?: Connection): Promise<Publication> {
     this.metrics.publications.inc();
-    return this.broker.publish(channel, payload, origin);
+    if (origin === undefined) return this.broker.publish(channel, payload);
+    if (!origin.closed && origin.slot >= 0) this.publishers.set(origin.id, origin);
+    return this.broker.publish(channel, payload, origin.id);
   }
 
   /**
@@ -310,7 +319,16 @@ export class Gateway {
 
   /** Forget a closed connection. */
   release(connection: Connection): void {
-    if (!this.connections.delete(connection.id)) return;
+    const { slot } = connection;
+    if (slot < 0) return;
+    // The last connection takes the freed index.
+    const last = this.connections.pop()!;
+    if (last !== connection) {
+      this.connections[slot] = last;
+      last.slot = slot;
+    }
+    connection.slot = -1;
+    this.publishers.delete(connection.id);
     const userId = connection.principal?.sub;
     if (userId !== undefined) {
       const count = this.userConnections.get(userId)! - 1;
@@ -318,7 +336,7 @@ export class Gateway {
       else this.userConnections.delete(userId);
     }
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
-    this.metrics.connections.set(this.connections.size);
+    this.metrics.connections.set(this.connections.length);
     this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
   }
 
@@ -334,7 +352,7 @@ export class Gateway {
 
   /** Tell every client the server is going away and close with 1001; streams end cleanly. */
   shutdown(): void {
-    for (const connection of [...this.connections.values()]) {
+    for (const connection of [...this.connections]) {
       const notice = connection.wire.shutdown();
       if (notice !== undefined) connection.send(notice);
       connection.close(CloseCode.goingAway, "server shutting down");
@@ -352,7 +370,7 @@ export class Gateway {
       // Every native member shares one wire and one frame: the server's topic publish sends it to all.
       const frame = compactFirst(live)!.wire.publication(publication);
       // Publishing through the origin's own socket leaves it out, as the protocol requires.
-      const origin = publication.origin === undefined ? undefined : this.connections.get(publication.origin);
+      const origin = publication.origin === undefined ? undefined : this.publishers.get(publication.origin);
       const status = origin?.topics && !origin.closed ? origin.topics.publishText(channel, frame) : this.fanout.publish(channel, frame);
       if (status === -1) compactForEach(live, (connection) => this.checkSlowConsumer(connection));
     }
@@ -477,7 +495,11 @@ export class Gateway {
       this.endLingering(channel);
     }
     const intervals: KeepAlive = { pingMs: this.config.pingIntervalS * 1000, idleMs: this.config.idleTimeoutS * 1000, tickMs: this.tickMs };
-    for (const connection of this.connections.values()) {
+    // Backwards: a connection closed here is replaced at its index by the last one, visited already.
+    const { connections } = this;
+    for (let index = connections.length - 1; index >= 0; index--) {
+      if (index >= connections.length) continue;
+      const connection = connections[index]!;
       if (now >= connection.expiresAt) {
         connection.close(CloseCode.policyViolation, connection.principal ? "token expired" : "authentication timeout");
         continue;

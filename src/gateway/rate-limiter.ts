@@ -14,6 +14,12 @@ export interface RatePolicy {
 export interface RateState {
   tokens: number;
   refilledAt: number;
+  /** The record of drops, made at the first one where the state is kept per connection (most never drop). */
+  readonly drops: DropRecord;
+}
+
+/** Since when frames are dropped without a quiet second, and when the last drop and warning were. */
+export interface DropRecord {
   abuseSince: number;
   lastDropAt: number;
   lastWarnAt: number;
@@ -30,11 +36,12 @@ export function takeToken(state: RateState, policy: RatePolicy, now: number): Ra
     state.tokens -= 1;
     return "accept";
   }
-  if (now - state.lastDropAt > 1000) state.abuseSince = now;
-  state.lastDropAt = now;
-  if (now - state.abuseSince >= policy.closeAfterMs) return "close";
-  if (now - state.lastWarnAt >= 1000) {
-    state.lastWarnAt = now;
+  const drops = state.drops;
+  if (now - drops.lastDropAt > 1000) drops.abuseSince = now;
+  drops.lastDropAt = now;
+  if (now - drops.abuseSince >= policy.closeAfterMs) return "close";
+  if (now - drops.lastWarnAt >= 1000) {
+    drops.lastWarnAt = now;
     return "drop-and-warn";
   }
   return "drop";

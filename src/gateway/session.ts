@@ -21,7 +21,7 @@ import {
 } from "../protocol/index.ts";
 import type { Publication } from "../broker/broker.ts";
 import { publishRateLimited, type Gateway } from "./gateway.ts";
-import { takeBytes, takeToken, type ByteBucket, type RateState } from "./rate-limiter.ts";
+import { takeBytes, takeToken, type ByteBucket, type DropRecord, type RateState } from "./rate-limiter.ts";
 import { compactAdd, compactDelete, compactHas, compactSize, compactValues, type CompactSet } from "./compact-set.ts";
 import type { Connection, KeepAlive, Wire } from "./connection.ts";
 import type { Transport } from "./transport.ts";
@@ -42,30 +42,38 @@ const MAX_BACKLOG = 1024;
 // one publication per Redis round trip; past this many in flight, frames wait their turn.
 const MAX_PIPELINED_PUBLISHES = 64;
 
-export class Session implements Connection, RateState, ByteBucket {
+/**
+ * What only some connections need, made on first use: the authentication deadline of one that sends
+ * its token in a frame, the drops of the frame limiter, the publish byte bucket, the publishes in
+ * flight and the frames waiting their turn. Kept apart, a Session fits JSC's 112-byte size class
+ * rather than the 160- or 224-byte one (memory is per connection).
+ */
+class Seldom implements DropRecord, ByteBucket {
+  authDeadline = Number.POSITIVE_INFINITY;
+  abuseSince = 0;
+  lastDropAt = Number.NEGATIVE_INFINITY;
+  lastWarnAt = Number.NEGATIVE_INFINITY;
+  publishing = 0;
+  backlog: (string | Uint8Array)[] | undefined = undefined;
+  // A full bucket, as of now: it refills to no more than its burst anyway.
+  publishRefilledAt = Date.now();
+
+  constructor(public publishBytes: number) {}
+}
+
+export class Session implements Connection, RateState {
   principal: Principal | undefined;
   closed = false;
-  /**
-   * When the gateway's tick closes the connection (ms since epoch): the authentication deadline until
-   * a token arrives, then the token's expiry. A deadline checked by the tick costs no timer per connection.
-   */
-  expiresAt = Number.POSITIVE_INFINITY;
+  slot = -1;
   lastFrameAt = 0;
   // One channel bare, several in an array (a Set past a few): most connections hold one channel, and an
   // array would cost ~60 bytes more each, a Set ~300; memory is per connection.
   private subscribed: CompactSet<string> = undefined;
-  // The rate limiter's bucket, kept on the session itself.
+  // The frame limiter's bucket, kept on the session itself.
   tokens: number;
   refilledAt = 0;
-  abuseSince = 0;
-  lastDropAt = Number.NEGATIVE_INFINITY;
-  lastWarnAt = Number.NEGATIVE_INFINITY;
-  // The publish byte bucket, on the session too: two numbers rather than an object per connection.
-  publishBytes: number;
-  publishRefilledAt = 0;
   private busy = false;
-  private publishing = 0;
-  private backlog: (string | Uint8Array)[] | undefined = undefined;
+  private seldom: Seldom | undefined = undefined;
   /** The socket, set by start(): a session may be made before its socket opens. */
   transport!: Transport;
 
@@ -77,7 +85,25 @@ export class Session implements Connection, RateState, ByteBucket {
   ) {
     this.principal = principal;
     this.tokens = gateway.ratePolicy.burst;
-    this.publishBytes = gateway.publishPolicy.burst;
+  }
+
+  /**
+   * When the gateway's tick closes the connection (ms since epoch): the authentication deadline until
+   * a token arrives, then the token's expiry. A deadline checked by the tick costs no timer per
+   * connection, and read from the principal, no field.
+   */
+  get expiresAt(): number {
+    const principal = this.principal;
+    if (principal) return principal.exp === undefined ? Number.POSITIVE_INFINITY : principal.exp * 1000;
+    return this.seldom?.authDeadline ?? Number.POSITIVE_INFINITY;
+  }
+
+  private get rare(): Seldom {
+    return (this.seldom ??= new Seldom(this.gateway.publishPolicy.burst));
+  }
+
+  get drops(): DropRecord {
+    return this.rare;
   }
 
   /** Called once the socket is open: registers the session, then authenticates it or waits for an `auth` frame. */
@@ -85,14 +111,13 @@ export class Session implements Connection, RateState, ByteBucket {
     const now = Date.now();
     this.transport = transport;
     this.refilledAt = now;
-    this.publishRefilledAt = now;
     this.lastFrameAt = now;
     this.gateway.register(this);
     if (this.principal) {
       this.authenticate(this.principal, undefined);
       return;
     }
-    this.expiresAt = now + this.gateway.config.authTimeoutS * 1000;
+    this.rare.authDeadline = now + this.gateway.config.authTimeoutS * 1000;
   }
 
   get wire(): Wire {
@@ -165,7 +190,7 @@ export class Session implements Connection, RateState, ByteBucket {
   dispose(): void {
     if (this.closed) return;
     this.closed = true;
-    this.backlog = undefined;
+    if (this.seldom) this.seldom.backlog = undefined;
     this.gateway.release(this);
   }
 
@@ -185,12 +210,12 @@ export class Session implements Connection, RateState, ByteBucket {
       return;
     }
     if (this.busy) {
-      this.backlog ??= [];
-      if (this.backlog.length >= MAX_BACKLOG) {
+      const backlog = (this.rare.backlog ??= []);
+      if (backlog.length >= MAX_BACKLOG) {
         this.sendError(new ProtocolError(ErrorCode.rateLimited, "too many frames waiting to be handled"));
         return;
       }
-      this.backlog.push(raw);
+      backlog.push(raw);
       return;
     }
     this.run(raw);
@@ -222,7 +247,8 @@ export class Session implements Connection, RateState, ByteBucket {
       this.fail(error, id);
     } finally {
       this.busy = false;
-      while (!this.busy && !this.closed && this.backlog && this.backlog.length > 0) this.run(this.backlog.shift()!);
+      const backlog = this.seldom?.backlog;
+      while (!this.busy && !this.closed && backlog && backlog.length > 0) this.run(backlog.shift()!);
     }
   }
 
@@ -269,8 +295,6 @@ export class Session implements Connection, RateState, ByteBucket {
     this.principal = principal;
     // Set before admit: the gateway releases a slot for every registered session with a principal.
     if (!refreshing && !this.gateway.admit(principal.sub)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
-    // Checked by the gateway's tick rather than a timer per connection, which costs ~250 bytes each.
-    this.expiresAt = principal.exp === undefined ? Number.POSITIVE_INFINITY : principal.exp * 1000;
     this.gateway.logger.debug("connection authenticated", { connection_id: this.id, user_id: principal.sub });
     this.send(connectedFrame(this.id, principal.sub, id));
   }
@@ -312,18 +336,19 @@ export class Session implements Connection, RateState, ByteBucket {
   private onPublish(channel: string, payload: Record<string, unknown>, id: string | undefined): Promise<void> | void {
     if (!canPublish(this.principal!, channel)) throw new ProtocolError(ErrorCode.forbidden, `no publish permission on channel ${channel}`);
     const text = JSON.stringify(payload);
-    if (!takeBytes(this, this.gateway.publishPolicy, Buffer.byteLength(text), Date.now())) throw publishRateLimited();
-    const published = this.gateway.publish(channel, text, this.id);
-    if (this.publishing >= MAX_PIPELINED_PUBLISHES) return published.then((publication) => this.published(publication, id));
+    const rare = this.rare;
+    if (!takeBytes(rare, this.gateway.publishPolicy, Buffer.byteLength(text), Date.now())) throw publishRateLimited();
+    const published = this.gateway.publish(channel, text, this);
+    if (rare.publishing >= MAX_PIPELINED_PUBLISHES) return published.then((publication) => this.published(publication, id));
     // Not awaited: the next frame is handled now. Answers come back in order, so acks do too.
-    this.publishing++;
+    rare.publishing++;
     published.then(
       (publication) => {
-        this.publishing--;
+        rare.publishing--;
         this.published(publication, id);
       },
       (error) => {
-        this.publishing--;
+        rare.publishing--;
         this.fail(error, id);
       },
     );

@@ -82,6 +82,7 @@ function directConnection(id: string): Connection {
     id,
     principal: principalOf({ sub: "lin" }),
     closed: false,
+    slot: -1,
     expiresAt: Number.POSITIVE_INFINITY,
     wire: webSocketWire,
     topics: undefined,

@@ -68,6 +68,7 @@ export class SseConnection implements Connection {
   readonly expiresAt: number;
   /** Released by the gateway: the client went, or the server ended the stream. */
   closed = false;
+  slot = -1;
   /** The body of the HTTP response. */
   readonly stream: ReadableStream<Uint8Array>;
   // The response's sink, once Bun starts sending the body (the subscribe's replay is sent before the
