@@ -59,4 +59,18 @@ export interface ImmediateBroker {
   listen(channel: string): void;
   state(channel: string): ChannelState;
   recover(channel: string, since: number, epoch: string | undefined): Recovery;
+  /**
+   * What the node keeps per channel beside the engine (the gateway's membership), held on the engine's
+   * own record of the channel: one map entry per channel rather than one in each (memory is per
+   * connection when each has a channel of its own). One holder per engine; a channel holding a value is
+   * never forgotten.
+   */
+  readonly locals: ChannelLocals<unknown>;
+}
+
+/** A map by channel name, for what is kept per channel; a `Map` is one. */
+export interface ChannelLocals<T> {
+  get(channel: string): T | undefined;
+  set(channel: string, value: T): void;
+  delete(channel: string): void;
 }

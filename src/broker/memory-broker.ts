@@ -1,6 +1,6 @@
 // The single-process engine: sequence numbers and history in memory, bounded by count, bytes and idle time.
 
-import type { Broker, ChannelState, ImmediateBroker, Publication, PublicationListener, Recovery } from "./broker.ts";
+import type { Broker, ChannelLocals, ChannelState, ImmediateBroker, Publication, PublicationListener, Recovery } from "./broker.ts";
 import { History } from "./history.ts";
 import { memoryChannelCost } from "./history-cost.ts";
 
@@ -24,6 +24,8 @@ interface ChannelRecord {
   history: History | undefined;
   lastActivity: number;
   listened: boolean;
+  /** The gateway's entry for the channel (ImmediateBroker.locals); while set, the record is kept. */
+  local: unknown;
 }
 
 // One settled promise for the calls that have nothing to wait for, rather than a new one per subscribe.
@@ -86,6 +88,16 @@ export class MemoryBroker implements Broker {
     listen: (channel) => this.listenNow(channel),
     state: (channel) => this.stateNow(channel),
     recover: (channel, since, epoch) => this.recoverNow(channel, since, epoch),
+    locals: {
+      get: (channel) => this.channels.get(channel)?.local,
+      set: (channel, value) => {
+        this.record(channel).local = value;
+      },
+      delete: (channel) => {
+        const record = this.channels.get(channel);
+        if (record) record.local = undefined;
+      },
+    } satisfies ChannelLocals<unknown>,
   };
 
   async state(channel: string): Promise<ChannelState> {
@@ -168,14 +180,14 @@ export class MemoryBroker implements Broker {
   sweep(now: number): void {
     const cutoff = now - this.options.historyTtlS * 1000;
     for (const [channel, record] of this.unlistened) {
-      if (record.lastActivity < cutoff) this.forget(channel, record);
+      if (record.lastActivity < cutoff && record.local === undefined) this.forget(channel, record);
     }
   }
 
   private record(channel: string): ChannelRecord {
     let record = this.channels.get(channel);
     if (!record) {
-      record = { seq: 0, generation: ++this.generations, history: undefined, lastActivity: Date.now(), listened: false };
+      record = { seq: 0, generation: ++this.generations, history: undefined, lastActivity: Date.now(), listened: false, local: undefined };
       this.channels.set(channel, record);
       this.unlistened.set(channel, record);
       if (this.channels.size > this.options.historyMaxChannels) this.forgetOldest(record);
@@ -187,7 +199,7 @@ export class MemoryBroker implements Broker {
   private forgetOldest(keep: ChannelRecord): void {
     for (const [channel, record] of this.unlistened) {
       if (this.channels.size <= this.options.historyMaxChannels) return;
-      if (record !== keep) this.forget(channel, record);
+      if (record !== keep && record.local === undefined) this.forget(channel, record);
     }
   }
 

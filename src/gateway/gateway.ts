@@ -3,7 +3,7 @@
 
 import type { ThreadAccessLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
-import type { Broker, ChannelState, Publication, Recovery } from "../broker/broker.ts";
+import type { Broker, ChannelLocals, ChannelState, Publication, Recovery } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
 import type { GatewayMetrics } from "../observability/metrics.ts";
@@ -122,7 +122,8 @@ export class Gateway {
   // Connections that published, by id, while they are open: fan-out finds a publication's origin here
   // to leave it out. Only publishers pay for an entry.
   private readonly publishers = new Map<string, Connection>();
-  private readonly channels = new Map<string, ChannelEntry>();
+  // On the memory engine's own channel records where it has them: one map entry per channel less.
+  private readonly channels: ChannelLocals<ChannelEntry>;
   // Authenticated connections per user id: a bare number rather than an object per user, memory being
   // per connection; the entry goes with the user's last connection.
   private readonly userConnections = new Map<string, number>();
@@ -144,6 +145,7 @@ export class Gateway {
     };
     this.publishPolicy = { perSecond: deps.config.publishBytesPerS, burst: deps.config.publishBurstBytes };
     this.broker = deps.broker;
+    this.channels = (deps.broker.immediate?.locals as ChannelLocals<ChannelEntry> | undefined) ?? new Map<string, ChannelEntry>();
     this.tokens = deps.tokens;
     this.threadAccess = deps.threadAccess;
     this.presence = new PresenceHub(deps.presence, deps.threadAccess, deps.logger, (channel) => this.channels.get(channel));
