@@ -22,7 +22,6 @@ import type { Session } from "./session.ts";
 import { isRefilled, takeBytes, type ByteBucket, type BytePolicy, type RatePolicy } from "./rate-limiter.ts";
 import type { Fanout } from "./transport.ts";
 import { PresenceHub } from "./presence-hub.ts";
-import { UserCounts } from "./user-counts.ts";
 import type { PresentMembers } from "./present-members.ts";
 import type { Presence } from "../broker/presence.ts";
 
@@ -129,8 +128,9 @@ export class Gateway {
   private readonly publishers = new Map<string, Connection>();
   // On the memory engine's own channel records where it has them: one map entry per channel less.
   private readonly channels: ChannelLocals<ChannelEntry>;
-  // Authenticated connections per user id, without a map entry per user (memory is per connection).
-  private readonly users: UserCounts;
+  // Authenticated connections per user id: a bare number rather than an object per user, memory being
+  // per connection; the entry goes with the user's last connection.
+  private readonly userConnections = new Map<string, number>();
   // POST /publish bytes per user id (a socket's bucket is on its session).
   private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
@@ -162,7 +162,6 @@ export class Gateway {
     this.metrics = deps.metrics;
     this.chat = deps.chat;
     this.linger = deps.linger ?? LINGER;
-    this.users = new UserCounts(deps.config.maxConnectionsPerUser, () => this.registeredUsers());
     this.broker.onPublication((publication) => this.deliver(publication));
     // At most a second apart: token expiry and the authentication deadline are checked here too.
     const shortest = Math.min(this.config.pingIntervalS, this.config.idleTimeoutS, this.config.authTimeoutS) * 1000;
@@ -197,12 +196,9 @@ export class Gateway {
    * one is at once (it closes), so every registered connection with a principal is counted exactly once.
    */
   admit(userId: string): boolean {
-    return this.users.admit(userId);
-  }
-
-  /** The user of every registered connection with a principal: those admit() counted, the one it is counting included. */
-  private *registeredUsers(): Iterable<string> {
-    for (const connection of this.connections) if (connection.principal) yield connection.principal.sub;
+    const count = (this.userConnections.get(userId) ?? 0) + 1;
+    this.userConnections.set(userId, count);
+    return count <= this.config.maxConnectionsPerUser;
   }
 
   /**
@@ -345,7 +341,11 @@ export class Gateway {
     connection.slot = -1;
     this.publishers.delete(connection.id);
     const userId = connection.principal?.sub;
-    if (userId !== undefined) this.users.release(userId);
+    if (userId !== undefined) {
+      const count = this.userConnections.get(userId)! - 1;
+      if (count > 0) this.userConnections.set(userId, count);
+      else this.userConnections.delete(userId);
+    }
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
     this.metrics.connections.set(this.connections.length);
     this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
