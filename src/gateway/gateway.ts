@@ -498,7 +498,6 @@ export class Gateway {
     }
   }
 
-  /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   /**
    * Setting up a connection leaves about 3 KB of garbage (the upgrade, the token, the frames), and JSC
    * collects when allocation asks it to: after a burst of connections an idle node would keep that
@@ -515,6 +514,7 @@ export class Gateway {
     this.registeredAtTick = registered;
   }
 
+  /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   private tick(now: number): void {
     this.collectAfterBurst();
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
