@@ -19,6 +19,7 @@ export class SqliteStorage implements Storage {
   // for every checkpoint, a tenth of the server's time with a thousand runs streaming.
   private readonly messageUpdates = new Map<string, { statement: Statement; columns: (typeof messageColumns)[keyof typeof messageColumns][] }>();
   private threadEventUpdate: Statement | undefined;
+  private preparedReads: ReturnType<typeof prepareReads> | undefined;
 
   private constructor(private readonly sqlite: Database) {
     this.db = drizzle({ client: withStatementCache(sqlite), schema });
@@ -44,6 +45,11 @@ export class SqliteStorage implements Storage {
     dialect.migrate(migrationMetas(embeddedMigrations), session, { migrationsFolder: "(embedded)" });
   }
 
+  /** The reads of every run start, built once (after the migrations have made their tables). */
+  private get reads(): ReturnType<typeof prepareReads> {
+    return (this.preparedReads ??= prepareReads(this.db));
+  }
+
   async threadOwner(threadId: string): Promise<string | undefined> {
     const row = this.db.select({ ownerId: schema.threads.ownerId }).from(schema.threads).where(eq(schema.threads.id, threadId)).get();
     return row?.ownerId;
@@ -65,7 +71,7 @@ export class SqliteStorage implements Storage {
   }
 
   async getThread(threadId: string): Promise<Thread | undefined> {
-    return this.db.select().from(schema.threads).where(eq(schema.threads.id, threadId)).get();
+    return this.reads.thread.get({ threadId });
   }
 
   async listThreads(ownerId: string, limit = 200): Promise<Thread[]> {
@@ -79,13 +85,7 @@ export class SqliteStorage implements Storage {
   }
 
   async threadRole(threadId: string, userId: string): Promise<ThreadRole | undefined> {
-    const row = this.db
-      .select({ ownerId: schema.threads.ownerId, role: schema.threadMembers.role })
-      .from(schema.threads)
-      .leftJoin(schema.threadMembers, and(eq(schema.threadMembers.threadId, schema.threads.id), eq(schema.threadMembers.userId, userId)))
-      .where(eq(schema.threads.id, threadId))
-      .get();
-    return roleOf(row, userId);
+    return roleOf(this.reads.role.get({ threadId, userId }), userId);
   }
 
   async listAccessibleThreads(userId: string, limit = 200): Promise<ThreadWithRole[]> {
@@ -119,7 +119,7 @@ export class SqliteStorage implements Storage {
   }
 
   async listMembers(threadId: string): Promise<Member[]> {
-    return this.db.select().from(schema.threadMembers).where(eq(schema.threadMembers.threadId, threadId)).orderBy(asc(schema.threadMembers.addedAt), asc(schema.threadMembers.userId)).all();
+    return this.reads.members.all({ threadId });
   }
 
   async updateThread(threadId: string, patch: { title?: string; touch?: boolean }): Promise<void> {
@@ -201,12 +201,7 @@ export class SqliteStorage implements Storage {
   }
 
   async listMessages(threadId: string): Promise<Message[]> {
-    return this.db
-      .select()
-      .from(schema.messages)
-      .where(eq(schema.messages.threadId, threadId))
-      .orderBy(asc(schema.messages.createdAt), asc(sql`rowid`))
-      .all();
+    return this.reads.messages.all({ threadId });
   }
 
   /**
@@ -339,6 +334,27 @@ export class SqliteStorage implements Storage {
 }
 
 const messageColumns = getTableColumns(schema.messages);
+
+/** Reads that every run start makes, as drizzle prepared queries with placeholders: built once, not for every call. */
+function prepareReads(db: BunSQLiteDatabase<typeof schema>) {
+  const threadId = sql.placeholder("threadId");
+  return {
+    thread: db.select().from(schema.threads).where(eq(schema.threads.id, threadId)).prepare(),
+    role: db
+      .select({ ownerId: schema.threads.ownerId, role: schema.threadMembers.role })
+      .from(schema.threads)
+      .leftJoin(schema.threadMembers, and(eq(schema.threadMembers.threadId, schema.threads.id), eq(schema.threadMembers.userId, sql.placeholder("userId"))))
+      .where(eq(schema.threads.id, threadId))
+      .prepare(),
+    messages: db.select().from(schema.messages).where(eq(schema.messages.threadId, threadId)).orderBy(asc(schema.messages.createdAt), asc(sql`rowid`)).prepare(),
+    members: db
+      .select()
+      .from(schema.threadMembers)
+      .where(eq(schema.threadMembers.threadId, threadId))
+      .orderBy(asc(schema.threadMembers.addedAt), asc(schema.threadMembers.userId))
+      .prepare(),
+  };
+}
 
 // Distinct query shapes are a few dozen; the bound only keeps a bug that makes SQL from values from growing it.
 const MAX_CACHED_STATEMENTS = 500;
