@@ -109,7 +109,15 @@ export async function startServer(kind: ServerKind, settings: Record<string, str
   const child = Bun.spawn(cmd, {
     cwd: kind === "agentwire" ? agentwireRoot : ROOT,
     // A minimal environment, so settings of the shell running the bench (DATABASE_URL...) do not leak in.
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? tmpdir(), PORT: "0", HOST: "127.0.0.1", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? tmpdir(),
+      PORT: "0",
+      HOST: "127.0.0.1",
+      // Flags for the servers' Bun, e.g. "--cpu-prof-md --cpu-prof-dir /tmp/profiles" to profile them.
+      ...(process.env.BENCH_SERVER_BUN_OPTIONS ? { BUN_OPTIONS: process.env.BENCH_SERVER_BUN_OPTIONS } : {}),
+      ...env,
+    },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",

@@ -26,6 +26,14 @@ export interface RunDriverDeps {
 
 type DeltaStep = Extract<RunStep, { type: "reasoning" | "response" }>;
 
+/** What the agent's presence reads of an event. */
+type PresenceEvent = Pick<RunEventPayload, "type" | "status" | "final_message">;
+
+const DELTA_EVENTS: Record<DeltaStep["type"], PresenceEvent> = {
+  reasoning: { type: "reasoning", status: "in_progress", final_message: false },
+  response: { type: "response", status: "in_progress", final_message: false },
+};
+
 function describe(step: Exclude<RunStep, DeltaStep>): Pick<RunEventPayload, "type" | "status" | "message"> {
   switch (step.type) {
     case "started":
@@ -54,10 +62,15 @@ function describe(step: Exclude<RunStep, DeltaStep>): Pick<RunEventPayload, "typ
 export class RunDriver {
   readonly state = new RunState();
   private readonly channel: string;
-  private published: Promise<void> = Promise.resolve();
+  /** The end of every event's JSON: its message and thread ids. */
+  private readonly idsJson: string;
+  private publishing: Promise<void> = Promise.resolve();
   private written: Promise<void> = Promise.resolve();
-  private pendingDelta: DeltaStep | undefined;
+  // The deltas waiting for their frame, as one string: no object per token.
+  private pendingType: DeltaStep["type"] | undefined;
+  private pendingText = "";
   private flushTimer: Timer | undefined;
+  private readonly flushLater = () => this.flushDelta();
   private checkpointTimer: Timer | undefined;
 
   constructor(
@@ -66,6 +79,7 @@ export class RunDriver {
     private readonly deps: RunDriverDeps,
   ) {
     this.channel = threadChannel(threadId);
+    this.idsJson = `,"message_id":${JSON.stringify(messageId)},"thread_id":${JSON.stringify(threadId)}}`;
   }
 
   /** Publishes every step; resolves with the final step once it is published and stored. */
@@ -82,19 +96,19 @@ export class RunDriver {
           // Stored before it is announced: a client reacting to the final event (reading the thread,
           // sending again) must find the run finished on every node. The stored seq still names the
           // previous event, so a snapshot read in between replays the final event rather than missing it.
-          await this.published;
+          await this.publishing;
           this.state.finish(step);
           await this.checkpoint();
           this.deps.onFinalStored?.();
         }
         this.enqueue(step);
         // Non-delta steps wait for their publication: ordering with tools, and backpressure on the broker.
-        await this.published;
+        await this.publishing;
         if (step.type === "tool" && step.status === "awaiting_approval") await this.checkpoint();
         if (step.type === "final") final = step;
       }
       this.flushDelta();
-      await this.published;
+      await this.publishing;
     } finally {
       clearTimeout(this.flushTimer);
       clearTimeout(this.checkpointTimer);
@@ -124,31 +138,38 @@ export class RunDriver {
   }
 
   private bufferDelta(step: DeltaStep): void {
-    if (this.pendingDelta && this.pendingDelta.type !== step.type) this.flushDelta();
-    this.pendingDelta = this.pendingDelta ? { type: step.type, delta: this.pendingDelta.delta + step.delta } : step;
-    this.flushTimer ??= setTimeout(() => this.flushDelta(), this.deps.coalesceMs);
+    if (this.pendingType !== undefined && this.pendingType !== step.type) this.flushDelta();
+    this.pendingType = step.type;
+    this.pendingText += step.delta;
+    this.flushTimer ??= setTimeout(this.flushLater, this.deps.coalesceMs);
   }
 
   private flushDelta(): void {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    const step = this.pendingDelta;
-    if (!step) return;
-    this.pendingDelta = undefined;
-    this.enqueue(step);
+    const type = this.pendingType;
+    if (type === undefined) return;
+    const delta = this.pendingText;
+    this.pendingType = undefined;
+    this.pendingText = "";
+    this.enqueue({ type, delta });
   }
 
   private enqueue(step: RunStep): void {
-    this.published = this.published.then(() => this.publish(step));
+    this.publishing = this.publishing.then(() => this.publish(step));
     // A failed publication is raised where drive() awaits the chain; this only keeps it from being reported unhandled.
-    this.published.catch(() => {});
+    this.publishing.catch(() => {});
   }
 
   private async publish(step: RunStep): Promise<void> {
+    if (step.type === "reasoning" || step.type === "response") {
+      // Deltas are nearly every event of a run: their JSON is written around the one string that varies,
+      // in the same field order as the object below, rather than built and serialized as an object.
+      const json = `{"type":"${step.type}","status":"in_progress","message":${JSON.stringify(step.delta)},"timestamp":${Date.now() / 1000},"final_message":false${this.idsJson}`;
+      return this.published(step, DELTA_EVENTS[step.type], await this.deps.publish(this.channel, json));
+    }
     const payload: RunEventPayload = {
-      ...(step.type === "reasoning" || step.type === "response"
-        ? { type: step.type, status: "in_progress" as const, message: step.delta }
-        : describe(step)),
+      ...describe(step),
       timestamp: Date.now() / 1000,
       final_message: step.type === "final",
       message_id: this.messageId,
@@ -160,9 +181,12 @@ export class RunDriver {
       if (step.usage) payload.usage = step.usage;
       if (step.outcome === "error") payload.error_details = step.details;
     }
-    const publication = await this.deps.publish(this.channel, JSON.stringify(payload));
+    this.published(step, payload, await this.deps.publish(this.channel, JSON.stringify(payload)));
+  }
+
+  private published(step: RunStep, event: PresenceEvent, publication: Publication): void {
     this.state.apply(step, publication.seq, publication.epoch);
-    this.deps.presence?.follow(payload);
+    this.deps.presence?.follow(event);
     this.checkpointTimer ??= setTimeout(() => {
       this.checkpoint().catch((error) => this.deps.logger.warn("run checkpoint failed", { message_id: this.messageId, error }));
     }, this.deps.checkpointMs);

@@ -22,7 +22,7 @@ export class RunPresence {
   ) {}
 
   /** After `event` was published. */
-  follow(event: RunEventPayload): void {
+  follow(event: Pick<RunEventPayload, "type" | "status" | "final_message">): void {
     if (this.left) return;
     const next = agentStateAfter(event, this.state);
     if (next === undefined) return this.leave();

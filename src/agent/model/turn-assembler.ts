@@ -33,7 +33,9 @@ export class TurnAssembler {
     return this.finishReason !== undefined;
   }
 
-  *add(chunk: ChatCompletionChunk): Generator<ModelEvent> {
+  /** The events one chunk carries, in order: most chunks carry one text delta. An array, not a generator: this runs for every token. */
+  add(chunk: ChatCompletionChunk): ModelEvent[] {
+    const events: ModelEvent[] = [];
     // Usage usually comes on a last chunk with no choices, but some providers put it on the finish chunk.
     if (chunk.usage) this.usage = { prompt_tokens: chunk.usage.prompt_tokens ?? 0, completion_tokens: chunk.usage.completion_tokens ?? 0 };
     for (const choice of chunk.choices ?? []) {
@@ -41,11 +43,12 @@ export class TurnAssembler {
       const delta: Delta & ReasoningDelta = choice.delta ?? {};
       // Some servers send both fields with the same text; the first one present wins.
       const reasoning = delta.reasoning_content ?? delta.reasoning;
-      if (typeof reasoning === "string" && reasoning !== "") yield { type: "reasoning", delta: reasoning };
-      if (typeof delta.content === "string" && delta.content !== "") yield { type: "text", delta: delta.content };
-      for (const [position, fragment] of (delta.tool_calls ?? []).entries()) this.addToolCall(fragment, position);
+      if (typeof reasoning === "string" && reasoning !== "") events.push({ type: "reasoning", delta: reasoning });
+      if (typeof delta.content === "string" && delta.content !== "") events.push({ type: "text", delta: delta.content });
+      if (delta.tool_calls) for (const [position, fragment] of delta.tool_calls.entries()) this.addToolCall(fragment, position);
       if (choice.finish_reason) this.finishReason = choice.finish_reason;
     }
+    return events;
   }
 
   end(): Extract<ModelEvent, { type: "end" }> {
