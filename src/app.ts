@@ -21,7 +21,6 @@ import type { Presence } from "./broker/presence.ts";
 import { RedisPresence } from "./broker/redis-presence.ts";
 import type { Config } from "./config.ts";
 import { Gateway } from "./gateway/gateway.ts";
-import { revokeThreadSubscriptions } from "./gateway/revoke.ts";
 import { bodyLimit } from "./http/body-limit.ts";
 import { errorResponse } from "./http/errors.ts";
 import { systemRoutes } from "./http/routes.ts";
@@ -191,7 +190,7 @@ export async function startApp(config: Config, parts: AppParts = {}): Promise<Ap
     metrics,
     chat: agent,
   });
-  controlBus.onNotice((notice) => revokeThreadSubscriptions(gateway, notice.threadId, notice.userId));
+  controlBus.onNotice((notice) => gateway.revokeThread(notice.threadId, notice.userId));
   if (!controlBus.singleNode) await agent.leases.reap();
   const uiStreams = new UiStreams(gateway);
 

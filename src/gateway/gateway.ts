@@ -1,7 +1,7 @@
 // The node's connection hub: connections of every transport, local channel membership, recovery-safe
 // subscribe and fan-out (docs/protocol.md sections 4 and 10); presence through its hub (section 14).
 
-import type { ThreadAccessLookup } from "../auth/principal.ts";
+import { canSubscribe, type ThreadAccessLookup } from "../auth/principal.ts";
 import type { TokenService } from "../auth/tokens.ts";
 import type { Broker, ChannelLocals, ChannelState, Publication, Recovery } from "../broker/broker.ts";
 import type { Config } from "../config.ts";
@@ -24,6 +24,7 @@ import type { Fanout } from "./transport.ts";
 import { PresenceHub } from "./presence-hub.ts";
 import type { PresentMembers } from "./present-members.ts";
 import type { Presence } from "../broker/presence.ts";
+import { revokeThreadSubscriptions } from "./revoke.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -68,6 +69,12 @@ export interface SubscribeRequest {
   currentEpoch?: boolean;
   /** Also deliver the channel's presence changes. */
   presence?: boolean;
+  /**
+   * The gateway's revocation mark (`revocationMark()`) taken before the caller checked the thread
+   * access that lets this subscribe in: when a revocation came while it was being checked, the access
+   * is checked again once the subscription is registered, where no later revocation can miss it.
+   */
+  accessCheckedAt?: number;
 }
 
 /** A subscription waiting for its ack; live publications are held here so none is lost or doubled. */
@@ -134,6 +141,8 @@ export class Gateway {
   // POST /publish bytes per user id (a socket's bucket is on its session).
   private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
+  // Bumped by every revocation of a user's thread access on this node (revokeThread).
+  private revocations = 0;
   // Channels with no local subscriber whose listen is kept for a while, and since when (oldest first).
   private readonly lingering = new Map<string, number>();
   private readonly linger: { ms: number; max: number };
@@ -244,8 +253,10 @@ export class Gateway {
     // The entry exists: acquired just now, or by the subscription being repeated.
     const entry = this.channels.get(channel)!;
     const immediate = this.broker.immediate;
-    // Watching presence waits for the engine to deliver the channel's changes: the asynchronous path.
-    if (!immediate || request.presence) return this.subscribeAsync(connection, channel, entry, request);
+    const recheck = request.accessCheckedAt !== undefined && request.accessCheckedAt !== this.revocations;
+    // Watching presence waits for the engine to deliver the channel's changes, and access checked again
+    // waits for storage: the asynchronous path.
+    if (!immediate || request.presence || recheck) return this.subscribeAsync(connection, channel, entry, request, recheck);
     // Nothing can be published between these reads and going live: no publication to hold back.
     let recovery: Recovery | undefined;
     let state: ChannelState;
@@ -264,10 +275,15 @@ export class Gateway {
     this.start(connection, channel, request, state, recovery, NO_PUBLICATIONS);
   }
 
-  private async subscribeAsync(connection: Connection, channel: string, entry: ChannelEntry, request: SubscribeRequest): Promise<void> {
+  private async subscribeAsync(connection: Connection, channel: string, entry: ChannelEntry, request: SubscribeRequest, recheck = false): Promise<void> {
     const pending: Pending = { connection, buffer: undefined, bytes: 0 };
     entry.pending = compactAdd(entry.pending, pending);
     try {
+      // Registered as pending: a revocation from here on finds the subscription and ends it.
+      if (recheck && !(connection.principal && (await canSubscribe(connection.principal, channel, this.threadAccess)))) {
+        throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
+      }
+      if (connection.closed || !this.isPending(channel, pending)) return;
       if (entry.listening !== "listening") await this.listen(channel, entry);
       if (request.presence) await this.presence.prepare(channel);
       const epoch = request.currentEpoch ? (await this.broker.state(channel)).epoch : request.epoch;
@@ -315,6 +331,20 @@ export class Gateway {
     this.subscriptionCount--;
     this.metrics.subscriptions.set(this.subscriptionCount);
     this.releaseInterest(channel);
+  }
+
+  /** Taken before a thread access check that a subscribe then relies on (SubscribeRequest.accessCheckedAt). */
+  revocationMark(): number {
+    return this.revocations;
+  }
+
+  /**
+   * Ends `userId`'s subscriptions to the thread on this node (its access was removed or lowered), and
+   * marks the revocation, so a subscribe whose access was checked meanwhile is checked again.
+   */
+  revokeThread(threadId: string, userId: string): void {
+    this.revocations++;
+    revokeThreadSubscriptions(this, threadId, userId);
   }
 
   /** This node's connections holding `channel`, those waiting for their ack included. */

@@ -318,13 +318,14 @@ export class Session implements Connection, RateState {
 
   private async subscribeByOwnership(command: SubscribeCommand): Promise<void> {
     const { channel } = command;
+    const accessCheckedAt = this.gateway.revocationMark();
     if (!(await canSubscribe(this.principal!, channel, this.gateway.threadAccess))) {
       throw new ProtocolError(ErrorCode.forbidden, `no subscribe permission on channel ${channel}`);
     }
-    return this.subscribeAllowed(command);
+    return this.subscribeAllowed({ ...command, accessCheckedAt });
   }
 
-  private subscribeAllowed(command: SubscribeCommand): Promise<void> | void {
+  private subscribeAllowed(command: SubscribeCommand & { accessCheckedAt?: number }): Promise<void> | void {
     const { channel } = command;
     if (!this.isSubscribed(channel) && this.subscriptionCount >= this.gateway.config.maxSubscriptions) {
       throw new ProtocolError(ErrorCode.tooManySubscriptions, `at most ${this.gateway.config.maxSubscriptions} subscriptions per connection`);

@@ -2,16 +2,9 @@
 // together (a reconnect storm) do not make the node unlisten and listen again, channel by channel.
 
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { principalOf } from "../../src/auth/principal.ts";
-import { createTokenService } from "../../src/auth/tokens.ts";
 import type { Broker } from "../../src/broker/broker.ts";
 import { MemoryBroker } from "../../src/broker/memory-broker.ts";
-import { MemoryPresence } from "../../src/broker/memory-presence.ts";
-import type { Connection } from "../../src/gateway/connection.ts";
-import { Gateway } from "../../src/gateway/gateway.ts";
-import { webSocketWire } from "../../src/gateway/session.ts";
-import { createLogger } from "../../src/observability/log.ts";
-import { Registry, createGatewayMetrics } from "../../src/observability/metrics.ts";
+import { directConnection, directGateway } from "../helpers/direct-gateway.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { connectAs } from "../helpers/ws-client.ts";
@@ -75,54 +68,9 @@ test("a client that drops and resumes finds the channel still listened to, and g
   for (const client of [publisher, second]) client.close();
 });
 
-/** A connection the gateway writes to itself: enough to subscribe and unsubscribe. */
-function directConnection(id: string): Connection {
-  const held = new Set<string>();
-  return {
-    id,
-    principal: principalOf({ sub: "lin" }),
-    closed: false,
-    slot: -1,
-    expiresAt: Number.POSITIVE_INFINITY,
-    wire: webSocketWire,
-    topics: undefined,
-    send: () => {},
-    close: () => {},
-    bufferedAmount: () => 0,
-    keepAlive: () => {},
-    isSubscribed: (channel) => held.has(channel),
-    addChannel: (channel) => void held.add(channel),
-    removeChannel: (channel) => held.delete(channel),
-    channels: () => [...held],
-  };
-}
-
 test("past its bound the channel idle longest is unlistened at once, and every lingering one after its time", async () => {
   const { broker, unlistens } = countingBroker();
-  const gateway = new Gateway({
-    config: {
-      rateLimitPerS: 1000,
-      rateLimitBurst: 1000,
-      rateLimitCloseAfterS: 10,
-      maxConnectionsPerUser: 10,
-      publishBytesPerS: 1_000_000,
-      publishBurstBytes: 1_000_000,
-      maxSubscriptions: 10,
-      maxQueuedBytes: 1_000_000,
-      // A tick every 25 ms.
-      pingIntervalS: 0.1,
-      idleTimeoutS: 60,
-      authTimeoutS: 10,
-    },
-    broker,
-    tokens: createTokenService("linger-test-secret-0123456789"),
-    threadAccess: async () => undefined,
-    presence: new MemoryPresence(),
-    fanout: { publish: () => 0 },
-    logger: createLogger("silent"),
-    metrics: createGatewayMetrics(new Registry()),
-    linger: { ms: 50, max: 2 },
-  });
+  const gateway = directGateway(broker, { linger: { ms: 50, max: 2 } });
   try {
     const connection = directConnection("c1");
     gateway.register(connection);

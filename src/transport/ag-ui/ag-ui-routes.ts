@@ -108,11 +108,12 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         const input = bodyMatching(AgUiRunInput, body, "request does not match an AG-UI RunAgentInput");
         const turn = turnOf(input);
         const clientTools = clientToolsOf(input);
+        const accessCheckedAt = gateway.revocationMark();
         await ownThread(principal, input.threadId, true, "editor");
         const connection = openStream(principal, input.threadId);
         return starting(connection, async () => {
           // Following the thread before the run starts: the stream has its every event from the first.
-          await gateway.subscribe(connection, threadChannel(input.threadId), {});
+          await gateway.subscribe(connection, threadChannel(input.threadId), { accessCheckedAt });
           const accepted = await agent.startRun({
             caller: { userId: principal.sub },
             threadId: input.threadId,
@@ -140,11 +141,12 @@ export function agUiRoutes({ config, gateway, tokens, storage, broker, agent }: 
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
         const start = streamStart(request);
         if (start.since === undefined) throw new ProtocolError(ErrorCode.invalidMessage, "a position is required: Last-Event-ID: <epoch>:<seq>", ["Last-Event-ID"]);
+        const accessCheckedAt = gateway.revocationMark();
         await ownThread(principal, params.threadId, false, "viewer");
         const channel = threadChannel(params.threadId);
         const connection = openStream(principal, params.threadId);
         return starting(connection, async () => {
-          await gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch });
+          await gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch, accessCheckedAt });
           // The events before the position, for the run the stream picks up in its middle.
           const epoch = start.epoch ?? (await broker.state(channel)).epoch;
           connection.resume((await broker.recover(channel, 0, epoch)).publications);

@@ -75,20 +75,26 @@ export class UiStreams {
     return admitStream(this.gateway, new UiStreamConnection(principal, this.gateway, this.batch));
   }
 
+  /** The gateway's revocation mark, taken before a thread access check (SubscribeRequest.accessCheckedAt). */
+  revocationMark(): number {
+    return this.gateway.revocationMark();
+  }
+
   respond(connection: UiStreamConnection, start: () => Promise<void>): Promise<Response> {
     return streamResponse(connection, STREAM_HEADERS, start);
   }
 
   /**
    * The stream that began at `origin`, written again from the thread channel's history, then live.
-   * The caller checks the reader may see the thread. When history no longer holds the events, the
-   * stream is one error chunk: its first chunk is then not the run's `start`.
+   * The caller checks the reader may see the thread (after taking `accessCheckedAt`, the gateway's
+   * revocation mark). When history no longer holds the events, the stream is one error chunk: its first
+   * chunk is then not the run's `start`.
    */
-  again(principal: Principal, threadId: string, origin: StreamOrigin): Promise<Response> {
+  again(principal: Principal, threadId: string, origin: StreamOrigin, accessCheckedAt: number): Promise<Response> {
     const connection = this.open(principal);
     return this.respond(connection, async () => {
       connection.follow(origin.messageId, { shown: origin.shown });
-      await this.gateway.subscribe(connection, threadChannel(threadId), { since: origin.seq, epoch: origin.epoch });
+      await this.gateway.subscribe(connection, threadChannel(threadId), { since: origin.seq, epoch: origin.epoch, accessCheckedAt });
     });
   }
 }
@@ -132,6 +138,7 @@ export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker,
    */
   const answerApprovals = async (principal: Principal, chat: AiSdkChatRequest, answers: ApprovalAnswer[]): Promise<Response> => {
     const last = chat.messages[chat.messages.length - 1]!;
+    const accessCheckedAt = gateway.revocationMark();
     const message = await storage.getMessage(last.id);
     // Not the caller's, or not this thread's: as unknown, so ids cannot be probed.
     if (!message || message.threadId !== chat.id) throw new ProtocolError(ErrorCode.notFound, `no message ${last.id} on thread ${chat.id}`);
@@ -140,7 +147,7 @@ export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker,
     const connection = streams.open(principal);
     return streams.respond(connection, async () => {
       // Following the thread before the decision: the stream has every event the decision causes.
-      await gateway.subscribe(connection, threadChannel(chat.id), {});
+      await gateway.subscribe(connection, threadChannel(chat.id), { accessCheckedAt });
       connection.follow(message.id, { shown });
       for (const { callId, decision } of answers) await agent.control.decide(principal.sub, message.id, callId, decision);
     });
@@ -159,12 +166,14 @@ export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker,
         // Regenerating answers the stored last user message again (section 11): the request's text is not stored.
         const regenerate = chat.trigger === "regenerate-message";
         const content = regenerate ? "" : contentOf(chat);
+        const accessCheckedAt = gateway.revocationMark();
         const thread = await storage.getThread(chat.id);
         if (thread) requireRole(await storage.threadRole(thread.id, principal.sub), "editor", chat.id);
         const connection = streams.open(principal);
         return streams.respond(connection, async () => {
           // Following the thread before the run starts: the stream has its every event from the first.
-          await gateway.subscribe(connection, threadChannel(chat.id), {});
+          // A thread this request creates has no access to check again.
+          await gateway.subscribe(connection, threadChannel(chat.id), thread ? { accessCheckedAt } : {});
           const accepted = await agent.startRun({
             caller: { userId: principal.sub },
             threadId: chat.id,
@@ -189,6 +198,7 @@ export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker,
       "/ai-sdk/chat/:id/stream",
       async ({ request, params }) => {
         const principal = await requirePrincipal(tokens, request.headers.get("authorization"));
+        const accessCheckedAt = gateway.revocationMark();
         const snapshot = await storage.threadSnapshot(params.id);
         // No run to resume: also for a thread the caller cannot see, which the AI SDK asks about for
         // every new chat, and which must answer as an idle one so that thread ids cannot be probed.
@@ -203,7 +213,7 @@ export function aiSdkRoutes({ config, gateway, streams, tokens, storage, broker,
         return streams.respond(connection, async () => {
           // What the stored message holds, then the events after it: the whole run, each part once.
           connection.follow(active.id, { stored: { events: storedRunEvents(active), position: `${state.epoch}:${since}` } });
-          await gateway.subscribe(connection, channel, { since, epoch: state.epoch });
+          await gateway.subscribe(connection, channel, { since, epoch: state.epoch, accessCheckedAt });
           connection.caughtUp();
         });
       },

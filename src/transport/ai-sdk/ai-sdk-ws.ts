@@ -153,15 +153,16 @@ export class AiSdkSocket {
     if (last !== undefined && !(Number.isSafeInteger(last) && (last as number) >= 0)) {
       return this.fail(requestId, new ProtocolError(ErrorCode.invalidMessage, "lastSequence must be a non-negative integer", ["/lastSequence"]));
     }
+    const accessCheckedAt = this.deps.streams.revocationMark();
     const kept = await this.keptOrigin(threadId);
     if (last !== undefined) {
       if (!kept) return this.answer(requestId, "no-active");
       const lost = async () => this.fail(requestId, cannotContinue("its events are no longer in history"));
       if (!kept.origin.again) return this.fail(requestId, cannotContinue("its stream was picked up from storage"));
-      return this.again(requestId, threadId, kept.origin, (last as number) + 1, lost);
+      return this.again(requestId, threadId, kept.origin, accessCheckedAt, (last as number) + 1, lost);
     }
     const fromStorage = () => this.pickUp(requestId, threadId);
-    if (kept?.origin.again && kept.active) return this.again(requestId, threadId, kept.origin, 0, fromStorage);
+    if (kept?.origin.again && kept.active) return this.again(requestId, threadId, kept.origin, accessCheckedAt, 0, fromStorage);
     return fromStorage();
   }
 
@@ -174,8 +175,8 @@ export class AiSdkSocket {
     this.forward(requestId, response.body!, { from: 0, keep: (messageId) => this.keepOrigin(threadId, { messageId, again: false }) });
   }
 
-  private async again(requestId: string, threadId: string, origin: StreamOrigin, from: number, lost: () => Promise<void>): Promise<void> {
-    const response = await this.deps.streams.again(this.principal, threadId, origin);
+  private async again(requestId: string, threadId: string, origin: StreamOrigin, accessCheckedAt: number, from: number, lost: () => Promise<void>): Promise<void> {
+    const response = await this.deps.streams.again(this.principal, threadId, origin, accessCheckedAt);
     this.forward(requestId, response.body!, { from, expect: { messageId: origin.messageId, lost } });
   }
 

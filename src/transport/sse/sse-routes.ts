@@ -35,6 +35,7 @@ export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
     if (!isValidChannel(channel)) throw new ProtocolError(ErrorCode.invalidMessage, "invalid channel name", ["/channel"]);
     const start = streamStart(request);
     if (isReservedChannel(channel)) throw new ProtocolError(ErrorCode.forbidden, `channel ${channel} is reserved`);
+    const accessCheckedAt = gateway.revocationMark();
     if (!(await canSubscribe(principal, channel, gateway.threadAccess))) {
       // Another user's thread answers as one that does not exist.
       const threadId = threadIdOf(channel);
@@ -43,7 +44,7 @@ export function sseRoutes({ gateway, tokens }: SseRouteDeps) {
     }
     const connection = admitStream(gateway, new SseConnection(principal, gateway, { untilFinal: start.untilFinal, batch }));
     return streamResponse(connection, EVENT_STREAM_HEADERS, () =>
-      gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch }),
+      gateway.subscribe(connection, channel, { since: start.since, epoch: start.epoch, currentEpoch: start.currentEpoch, accessCheckedAt }),
     );
   };
 
