@@ -10,7 +10,7 @@ import { explainSkip } from "../helpers/services.ts";
 import { SseClient, positionOf } from "../helpers/sse-client.ts";
 import { waitFor } from "../helpers/wait.ts";
 import type { BaseEvent } from "@ag-ui/client";
-import { agUiAgent, bearer, checkedEvents, countOf, runTurn, storedMessages, textOf, typesOf, verified, wireEvents } from "../transport/ag-ui/ag-ui-kit.ts";
+import { agUiAgent, bearer, checkedEvents, countOf, runTurn, storedMessages, textOf, turnCutAtApproval, typesOf, verified, wireEvents } from "../transport/ag-ui/ag-ui-kit.ts";
 
 const skip = explainSkip("the AG-UI cluster tests", ["redis", "postgres"]);
 
@@ -70,17 +70,7 @@ describe.skipIf(skip)("AG-UI across two nodes", () => {
   test("cut at the approval request on node A, resumed on node B and approved there: the run completes on node A, every event once, verified", async () => {
     const threadId = crypto.randomUUID();
     const { agent, bodies } = agUiAgent(nodeA, token, threadId);
-    cluster.fake.enqueue(
-      toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
-      textResponse("It is 42.", { chunkSize: 2 }),
-    );
-    const first = runTurn(agent, "What is 6*7?");
-    await waitFor(() => first.events.some((event) => String(event.type) === "CUSTOM"), "the approval request");
-    agent.abortRun();
-    await first.done;
-    const cut = wireEvents(await bodies[0]!);
-    const approval = cut.at(-1)!;
-    const runId = (cut[0]!.event as unknown as { runId: string }).runId;
+    const { cut, approval, runId } = await turnCutAtApproval(agent, bodies, cluster.fake);
     expect(approval.event).toMatchObject({ type: "CUSTOM", name: "agentwire.approval_requested", value: { message_id: runId, call_id: "call_mul" } });
     expect(activeRuns()).toEqual([1, 0]);
 

@@ -5,7 +5,9 @@ import { expect } from "bun:test";
 import { HttpAgent, verifyEvents, type BaseEvent } from "@ag-ui/client";
 import { EventSchemas } from "@ag-ui/core/schemas";
 import { firstValueFrom, from, toArray } from "rxjs";
+import { textResponse, toolCallResponse, type FakeOpenAI } from "../../helpers/fake-openai.ts";
 import { parseSse, type SseEvent } from "../../helpers/sse-client.ts";
+import { waitFor } from "../../helpers/wait.ts";
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -64,4 +66,23 @@ export const textOf = (events: BaseEvent[]) =>
 export async function storedMessages(baseUrl: string, token: string, threadId: string) {
   const response = await fetch(`${baseUrl}/threads/${threadId}/messages`, { headers: bearer(token) });
   return ((await response.json()) as { messages: { id: string; role: string; status: string; content: string }[] }).messages;
+}
+
+/**
+ * A turn whose `calculator` call (6*7) waits for approval (the server needs TOOLS_REQUIRE_APPROVAL=
+ * calculator), its stream cut by the client at the approval request: the cut stream's events, the
+ * request's event (its id is where a resume starts) and the run id (the assistant message id).
+ */
+export async function turnCutAtApproval(agent: HttpAgent, bodies: Promise<string>[], fake: FakeOpenAI) {
+  fake.enqueue(
+    toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
+    textResponse("It is 42.", { chunkSize: 2 }),
+  );
+  const first = runTurn(agent, "What is 6*7?");
+  await waitFor(() => first.events.some((event) => String(event.type) === "CUSTOM"), "the approval request");
+  agent.abortRun();
+  await first.done;
+  const cut = wireEvents(await bodies[bodies.length - 1]!);
+  const runId = (cut[0]!.event as unknown as { runId: string }).runId;
+  return { cut, approval: cut.at(-1)!, runId };
 }

@@ -7,7 +7,7 @@ import type { BaseEvent } from "@ag-ui/client";
 import { textResponse, toolCallResponse } from "../../helpers/fake-openai.ts";
 import { startAgentHarness, type AgentHarness } from "../../helpers/runs.ts";
 import { waitFor } from "../../helpers/wait.ts";
-import { agUiAgent, bearer, runTurn, storedMessages, textOf, typesOf, verified, wireEvents } from "./ag-ui-kit.ts";
+import { agUiAgent, bearer, runTurn, storedMessages, textOf, turnCutAtApproval, typesOf, verified, wireEvents } from "./ag-ui-kit.ts";
 
 describe("POST /ag-ui with HttpAgent", () => {
   let harness: AgentHarness;
@@ -245,17 +245,7 @@ describe("a cut AG-UI stream resumed with Last-Event-ID", () => {
   test("cut while a tool waits for approval: the resumed stream goes on where it stopped, and both together are the whole run exactly once", async () => {
     const threadId = crypto.randomUUID();
     const { agent, bodies } = agUiAgent(baseUrl, token, threadId);
-    harness.fake.enqueue(
-      toolCallResponse([{ id: "call_mul", name: "calculator", arguments: { expression: "6*7" } }], { text: "Let me compute. " }),
-      textResponse("It is 42.", { chunkSize: 2 }),
-    );
-    const first = runTurn(agent, "What is 6*7?");
-    await waitFor(() => first.events.some((event) => String(event.type) === "CUSTOM"), "the approval request");
-    agent.abortRun();
-    await first.done;
-    const cut = wireEvents(await bodies[0]!);
-    const approval = cut.at(-1)!;
-    const runId = (cut[0]!.event as unknown as { runId: string }).runId;
+    const { cut, approval, runId } = await turnCutAtApproval(agent, bodies, harness.fake);
     expect(approval.event).toMatchObject({
       type: "CUSTOM",
       name: "agentwire.approval_requested",
