@@ -4,10 +4,9 @@
 
 import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { textResponse } from "../helpers/fake-openai.ts";
-import { ROOT } from "../helpers/process.ts";
+import { startExample } from "../helpers/process.ts";
 import { startAgentHarness, type AgentHarness } from "../helpers/runs.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -15,24 +14,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const available = existsSync(CHROMIUM);
 setDefaultTimeout(60_000);
 if (!available) console.warn(`AI SDK React example browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
-
-/** Starts the example's server on a free port in front of `agentwire`; resolves once it says where it listens. */
-async function startExample(agentwire: string) {
-  const child = Bun.spawn(["bun", "run", join(ROOT, "examples/ai-sdk-react/server.ts")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: "0", AGENTWIRE_HTTP: agentwire },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of child.stdout) {
-    text += decoder.decode(chunk, { stream: true });
-    const match = /on http:\/\/[^:]+:(\d+)\//.exec(text);
-    if (match) return { child, port: Number(match[1]) };
-  }
-  throw new Error(`examples/ai-sdk-react/server.ts exited before listening: ${text}`);
-}
 
 /** A long answer the fake model streams slowly: "w0 w1 w2 …". */
 const longAnswer = (words: number) => Array.from({ length: words }, (_, index) => `w${index}`).join(" ");
@@ -48,7 +29,7 @@ describe.skipIf(!available)("examples/ai-sdk-react in Chromium", () => {
   beforeAll(async () => {
     harness = await startAgentHarness();
     token = await harness.server.token({ sub: "alice" });
-    example = await startExample(harness.server.httpUrl);
+    example = await startExample("examples/ai-sdk-react/server.ts", harness.server.httpUrl);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],

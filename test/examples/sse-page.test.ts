@@ -4,9 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { ROOT } from "../helpers/process.ts";
+import { startExample } from "../helpers/process.ts";
 import { startTestServer, type TestServer } from "../helpers/server.ts";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -17,24 +16,6 @@ const available = existsSync(CHROMIUM);
 setDefaultTimeout(60_000);
 if (!available) console.warn(`SSE page browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`);
 
-/** Starts the example's server on a free port, streaming from `agentwire`; resolves once it says where it listens. */
-async function startExample(agentwire: string) {
-  const child = Bun.spawn(["bun", "run", join(ROOT, "examples/sse-page.ts")], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: "0", AGENTWIRE_HTTP: agentwire },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
-  const decoder = new TextDecoder();
-  let text = "";
-  for await (const chunk of child.stdout) {
-    text += decoder.decode(chunk, { stream: true });
-    const match = /on http:\/\/[^:]+:(\d+)\//.exec(text);
-    if (match) return { child, port: Number(match[1]) };
-  }
-  throw new Error(`examples/sse-page.ts exited before listening: ${text}`);
-}
-
 describe.skipIf(!available)("examples/sse-page.html in Chromium", () => {
   let server: TestServer;
   let example: Awaited<ReturnType<typeof startExample>>;
@@ -44,7 +25,7 @@ describe.skipIf(!available)("examples/sse-page.html in Chromium", () => {
   beforeAll(async () => {
     server = await startTestServer();
     token = await server.token({ sub: "alice" });
-    example = await startExample(server.httpUrl);
+    example = await startExample("examples/sse-page.ts", server.httpUrl);
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
@@ -118,7 +99,7 @@ describe.skipIf(!available)("examples/sse-page.html in Chromium", () => {
 
   test("a cut between the example's server and agentwire reaches the page as a drop, and it resumes the same way", async () => {
     const upstream = startTcpProxy(server.app.port);
-    const relay = await startExample(`http://127.0.0.1:${upstream.port}`);
+    const relay = await startExample("examples/sse-page.ts", `http://127.0.0.1:${upstream.port}`);
     // The browser's side is never cut here; the proxy only gives the page an address.
     const front = startTcpProxy(relay.port);
     try {

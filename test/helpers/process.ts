@@ -1,6 +1,7 @@
-// Runs agentwire as a child process (from source or the compiled binary) and reads its JSON log.
+// Runs agentwire (from source or the compiled binary) and the examples' servers as child processes, and reads their output.
 
 import type { Subprocess } from "bun";
+import { join } from "node:path";
 
 export const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -55,4 +56,25 @@ export async function run(cmd: string[], env: Record<string, string>, cwd = ROOT
   const child = Bun.spawn(cmd, { cwd, env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env }, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
   return { stdout, stderr, code };
+}
+
+/**
+ * Starts an example's server (`script`, relative to the repository) on a free port in front of the
+ * agentwire at `agentwire`; resolves once it says where it listens.
+ */
+export async function startExample(script: string, agentwire: string) {
+  const child = Bun.spawn(["bun", "run", join(ROOT, script)], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", PORT: "0", AGENTWIRE_HTTP: agentwire },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of child.stdout) {
+    text += decoder.decode(chunk, { stream: true });
+    const match = /on http:\/\/[^:]+:(\d+)\//.exec(text);
+    if (match) return { child, port: Number(match[1]) };
+  }
+  throw new Error(`${script} exited before listening: ${text}`);
 }
