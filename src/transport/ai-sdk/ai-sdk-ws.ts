@@ -13,6 +13,7 @@ import type { Broker } from "../../broker/broker.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { httpError } from "../../http/errors.ts";
 import { ErrorCode, MAX_JSON_DEPTH, ProtocolError, UI_MESSAGE_STREAM_DONE, jsonDepthExceeds, type AiSdkChatRequest } from "../../protocol/index.ts";
+import { eventPosition } from "../sse/sse-position.ts";
 import { queryToken } from "../websocket/ws-route.ts";
 import { shownCalls, unfinished, type StreamOrigin, type UiStreams } from "./ai-sdk-routes.ts";
 
@@ -138,7 +139,7 @@ export class AiSdkSocket {
     const shown = shownCalls(frame.messages as AiSdkChatRequest["messages"]);
     this.forward(requestId, response.body!, {
       from: 0,
-      keep: (messageId, position) => this.keepOrigin(threadId, position === undefined ? { messageId, again: false } : { ...parsePosition(position), messageId, shown, again: true }),
+      keep: (messageId, position) => this.keepOrigin(threadId, position === undefined ? { messageId, again: false } : { ...eventPosition(position, "id"), messageId, shown, again: true }),
     });
   }
 
@@ -212,7 +213,9 @@ export class AiSdkSocket {
               return forwarding.expect.lost().catch(() => this.fail(requestId, new ProtocolError(ErrorCode.internal, "the request failed")));
             }
             request.messageId = messageId;
-            if (messageId !== undefined && !(await this.kept(forwarding, messageId, position))) {
+            // Kept before the first chunk goes out: a later resume with lastSequence must not continue
+            // after a chunk of this stream with the chunks of an older one.
+            if (messageId !== undefined && forwarding.keep && !(await forwarding.keep(messageId, position).then(() => true, () => false))) {
               request.cancel?.();
               return this.fail(requestId, new ProtocolError(ErrorCode.unavailable, "the stream's origin could not be kept; resume without lastSequence"));
             }
@@ -229,19 +232,6 @@ export class AiSdkSocket {
       if (sequence === 0) this.answer(requestId, "start");
       this.answer(requestId, "end");
     })();
-  }
-
-  /**
-   * Whether the stream's origin is kept, when it is to be: a later resume with lastSequence must not
-   * continue after a chunk of this stream with the chunks of an older one.
-   */
-  private async kept(forwarding: Forwarding, messageId: string, position: string | undefined): Promise<boolean> {
-    try {
-      await forwarding.keep?.(messageId, position);
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   /** Keeps the origin of the thread's latest stream, for a `resume` on any node. */
@@ -295,11 +285,6 @@ export class AiSdkSocket {
 
 const cannotContinue = (why: string) =>
   new ProtocolError(ErrorCode.notFound, `the run's chunks after lastSequence cannot be written again: ${why}; resume without lastSequence to replay the run`);
-
-function parsePosition(position: string): { epoch: string; seq: number } {
-  const at = position.lastIndexOf(":");
-  return { epoch: position.slice(0, at), seq: Number(position.slice(at + 1)) };
-}
 
 export interface AiSdkWsDeps {
   tokens: TokenService;

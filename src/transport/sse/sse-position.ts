@@ -32,6 +32,13 @@ function epochOf(text: string, what: string): string {
   return text;
 }
 
+/** An event id `<epoch>:<seq>`, as the SSE-based transports write them; `what` names it in the error. */
+export function eventPosition(text: string, what: string): { epoch: string; seq: number } {
+  const colon = text.lastIndexOf(":");
+  if (colon < 0) throw new ProtocolError(ErrorCode.invalidMessage, `${what} must be <epoch>:<seq>`, [what]);
+  return { epoch: epochOf(text.slice(0, colon), what), seq: seqOf(text.slice(colon + 1), what) };
+}
+
 export function streamStart(request: Request): StreamStart {
   const query = new URL(request.url).searchParams;
   const until = query.get("until");
@@ -39,9 +46,8 @@ export function streamStart(request: Request): StreamStart {
   const untilFinal = until === "final";
   const lastEventId = request.headers.get("last-event-id");
   if (lastEventId !== null && lastEventId !== "") {
-    const colon = lastEventId.lastIndexOf(":");
-    if (colon < 0) throw new ProtocolError(ErrorCode.invalidMessage, "Last-Event-ID must be <epoch>:<seq>", ["Last-Event-ID"]);
-    return { epoch: epochOf(lastEventId.slice(0, colon), "Last-Event-ID"), since: seqOf(lastEventId.slice(colon + 1), "Last-Event-ID"), untilFinal };
+    const { epoch, seq } = eventPosition(lastEventId, "Last-Event-ID");
+    return { epoch, since: seq, untilFinal };
   }
   const since = query.get("since");
   const epoch = query.get("epoch");
