@@ -170,6 +170,28 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect(await storage.searchMessages("alice", "deploy", 1)).toHaveLength(1);
       });
 
+      test("a run checkpointed many times is found once, by its latest text only, while streaming and once finished", async () => {
+        const thread = await storage.createThread({ ownerId: "alice", title: "Story" });
+        await storage.insertMessage({ id: "run", threadId: thread.id, ownerId: "alice", role: "assistant", content: "", status: "streaming" });
+        const ids = async (query: string) => (await storage.searchMessages("alice", query, 10)).map((hit) => hit.messageId);
+        let text = "";
+        for (const [index, word] of ["once", "upon", "a", "time", "there", "was", "a", "lighthouse"].entries()) {
+          // The first word goes away later: it must not be found once the text no longer has it.
+          text = index === 4 ? text.replace("once ", "") : text;
+          text += `${word} `;
+          await storage.checkpoint({ messageId: "run", patch: { content: text }, threadId: thread.id, eventSeq: index, eventEpoch: "e1" });
+          expect(await ids(word)).toEqual(["run"]);
+        }
+        expect(await ids("once")).toEqual([]);
+        await storage.checkpoint({ messageId: "run", patch: { content: `${text}keeper`, status: "completed" }, threadId: thread.id, eventSeq: 9, eventEpoch: "e1" });
+        expect(await ids("lighthouse keeper")).toEqual(["run"]);
+        expect(await ids("upon")).toEqual(["run"]);
+        expect(await ids("once")).toEqual([]);
+        await storage.updateMessage("run", { content: "rewritten" });
+        expect(await ids("lighthouse")).toEqual([]);
+        expect(await ids("rewritten")).toEqual(["run"]);
+      });
+
       test("a checkpoint saves message progress and the thread's reflected event together", async () => {
         const thread = await storage.createThread({ ownerId: "alice" });
         expect(thread.eventSeq).toBeNull();

@@ -6,6 +6,7 @@ import m1 from "../../../drizzle/sqlite/0001_thread_event_seq.sql" with { type: 
 import m2 from "../../../drizzle/sqlite/0002_message_search.sql" with { type: "text" };
 import m3 from "../../../drizzle/sqlite/0003_run_leases.sql" with { type: "text" };
 import m4 from "../../../drizzle/sqlite/0004_thread_members.sql" with { type: "text" };
+import m5 from "../../../drizzle/sqlite/0005_fts_follows_status.sql" with { type: "text" };
 
 export const embeddedMigrations = {
   journal,
@@ -15,5 +16,6 @@ export const embeddedMigrations = {
     "0002_message_search": m2,
     "0003_run_leases": m3,
     "0004_thread_members": m4,
+    "0005_fts_follows_status": m5,
   } as Record<string, string>,
 };

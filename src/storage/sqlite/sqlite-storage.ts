@@ -261,18 +261,32 @@ export class SqliteStorage implements Storage {
   async searchMessages(ownerId: string, query: string, limit: number): Promise<SearchHit[]> {
     const match = ftsQuery(query);
     if (!match) return [];
-    const rows = this.sqlite
-      .query<{ id: string; thread_id: string; title: string; role: "user" | "assistant"; snippet: string; created_at: number }, [string, string, number]>(
-        `SELECT m.id, m.thread_id, t.title, m.role, m.created_at,
-                snippet(messages_fts, 0, '', '', '…', 16) AS snippet
-           FROM messages_fts
-           JOIN messages m ON m.rowid = messages_fts.rowid
-           JOIN threads t ON t.id = m.thread_id
-          WHERE messages_fts MATCH ? AND m.owner_id = ?
-          ORDER BY rank
-          LIMIT ?`,
-      )
-      .all(match, ownerId, limit);
+    // Streaming messages are not in the index (drizzle/sqlite/0005): the owner's, as many as their
+    // active runs, are added for this one query and taken out again by the rollback. Every transaction
+    // on this connection begins and ends within one synchronous call, so none is open here (BEGIN
+    // would throw) and no checkpoint batch can write in between.
+    this.sqlite.run("BEGIN IMMEDIATE");
+    let rows: { id: string; thread_id: string; title: string; role: "user" | "assistant"; snippet: string; created_at: number }[];
+    try {
+      this.sqlite
+        .query<unknown, [string]>(`INSERT INTO messages_fts(rowid, content) SELECT rowid, content FROM messages WHERE owner_id = ? AND status = 'streaming'`)
+        .run(ownerId);
+      rows = this.sqlite
+        .query<(typeof rows)[number], [string, string, number]>(
+          `SELECT m.id, m.thread_id, t.title, m.role, m.created_at,
+                  snippet(messages_fts, 0, '', '', '…', 16) AS snippet
+             FROM messages_fts
+             JOIN messages m ON m.rowid = messages_fts.rowid
+             JOIN threads t ON t.id = m.thread_id
+            WHERE messages_fts MATCH ? AND m.owner_id = ?
+            ORDER BY rank
+            LIMIT ?`,
+        )
+        .all(match, ownerId, limit);
+    } finally {
+      // SQLite may have rolled back already on its own after some errors.
+      if (this.sqlite.inTransaction) this.sqlite.run("ROLLBACK");
+    }
     return rows.map((row) => ({
       messageId: row.id,
       threadId: row.thread_id,
