@@ -343,6 +343,34 @@ export function describeStorageContract(name: string, open: () => Promise<Opened
         expect(results.filter((result) => result.status === "fulfilled")).toHaveLength(3);
         for (const result of results) if (result.status === "rejected") expect(result.reason).toBeInstanceOf(RunLimitError);
       });
+
+      test("runs and checkpoints asked for at once each get their own answer, and a refused run stores nothing", async () => {
+        const busy = await storage.createThread({ ownerId: "alice" });
+        await storage.insertRun(newRun("running", busy.id), limits(5));
+        const fresh = (id: string, ownerId: string, limit: number) => storage.insertRun(newRun(id, id, ownerId, { id, ownerId, title: "" }), limits(limit));
+        const asked = {
+          a1: fresh("a1", "alice", 3),
+          checkpoint: storage.checkpoint({ messageId: "running", patch: { content: "progress" }, threadId: busy.id, eventSeq: 1, eventEpoch: "e1" }),
+          conflict: storage.insertRun(newRun("conflict", busy.id), limits(5)),
+          b1: fresh("b1", "bob", 1),
+          a2: fresh("a2", "alice", 3),
+          a3: fresh("a3", "alice", 3),
+          b2: fresh("b2", "bob", 1),
+        };
+        const results = await Promise.allSettled(Object.values(asked));
+        const outcome = Object.fromEntries(Object.keys(asked).map((name, index) => [name, results[index]!.status === "fulfilled" ? "ok" : (results[index] as PromiseRejectedResult).reason.constructor.name]));
+        expect([outcome.checkpoint, outcome.conflict]).toEqual(["ok", "ActiveRunConflictError"]);
+        expect((await storage.getMessage("running"))!.content).toBe("progress");
+        expect(await storage.getMessage("conflict-question")).toBeUndefined();
+        // Alice has two slots left and bob one; which of their runs is refused is the engine's choice.
+        expect([outcome.a1, outcome.a2, outcome.a3].sort()).toEqual(["RunLimitError", "ok", "ok"]);
+        expect([outcome.b1, outcome.b2].sort()).toEqual(["RunLimitError", "ok"]);
+        for (const id of ["a1", "a2", "a3", "b1", "b2"]) {
+          expect((await storage.listMessages(id)).map((message) => message.id)).toEqual(outcome[id] === "ok" ? [`${id}-question`, id] : []);
+          if (outcome[id] !== "ok") expect(await storage.getThread(id)).toBeUndefined();
+        }
+        expect((await storage.listMessages(busy.id)).map((message) => message.id)).toEqual(["running-question", "running"]);
+      });
     });
 
     describe("regenerating an answer", () => {

@@ -14,7 +14,8 @@ import * as schema from "./schema.ts";
 export class SqliteStorage implements Storage {
   readonly dialect = "sqlite" as const;
   private readonly db: BunSQLiteDatabase<typeof schema>;
-  private readonly checkpoints: { checkpoint: Checkpoint; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  // Writes waiting for the group commit at the end of this turn of the event loop (see `groupCommit`).
+  private readonly writes: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
   // A checkpoint's UPDATEs, prepared once per set of patched columns: drizzle built the same SQL again
   // for every checkpoint, a tenth of the server's time with a thousand runs streaming.
   private readonly messageUpdates = new Map<string, { statement: Statement; columns: (typeof messageColumns)[keyof typeof messageColumns][] }>();
@@ -156,31 +157,33 @@ export class SqliteStorage implements Storage {
     return row;
   }
 
-  async insertRun({ thread, userMessage, runMessage }: NewRun, { maxActiveRunsPerUser, now }: RunLimits): Promise<void> {
+  /**
+   * Runs started in one turn of the event loop share a commit, as checkpoints do: a thousand runs
+   * starting at once were a thousand commits. The counts are exact all the same: each run's are taken
+   * after the writes of the runs before it in the batch, and a refused run fails the batch, whose
+   * writes are then tried again one transaction each, in order.
+   */
+  insertRun({ thread, userMessage, runMessage }: NewRun, { maxActiveRunsPerUser, now }: RunLimits): Promise<void> {
     const { ownerId, threadId } = runMessage;
     const lease = schema.messages.leaseExpiresAt;
     const createdAt = new Date();
-    // Immediate: the write lock is taken before the count, so no other connection writes in between.
-    this.db.transaction(
-      (tx) => {
-        const counts = tx
-          .select({
-            active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, now))})`.mapWith(Number),
-            busy: sql<boolean>`coalesce(max(${eq(schema.messages.threadId, threadId)}), 0)`.mapWith(Boolean),
-          })
-          .from(schema.messages)
-          .where(and(eq(schema.messages.ownerId, ownerId), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
-          .get();
-        if (counts!.busy) throw new ActiveRunConflictError(threadId);
-        if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
-        if (thread) tx.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt }).run();
-        // The same time for both: rowid keeps the user's message first.
-        for (const message of userMessage ? [userMessage, runMessage] : [runMessage]) {
-          tx.insert(schema.messages).values({ ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt }).run();
-        }
-      },
-      { behavior: "immediate" },
-    );
+    return this.groupCommit(() => {
+      const counts = this.db
+        .select({
+          active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, now))})`.mapWith(Number),
+          busy: sql<boolean>`coalesce(max(${eq(schema.messages.threadId, threadId)}), 0)`.mapWith(Boolean),
+        })
+        .from(schema.messages)
+        .where(and(eq(schema.messages.ownerId, ownerId), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
+        .get();
+      if (counts!.busy) throw new ActiveRunConflictError(threadId);
+      if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
+      if (thread) this.db.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt }).run();
+      // The same time for both: rowid keeps the user's message first.
+      for (const message of userMessage ? [userMessage, runMessage] : [runMessage]) {
+        this.db.insert(schema.messages).values({ ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt }).run();
+      }
+    });
   }
 
   async updateMessage(messageId: string, patch: MessagePatch): Promise<void> {
@@ -204,29 +207,35 @@ export class SqliteStorage implements Storage {
     return this.reads.messages.all({ threadId });
   }
 
-  /**
-   * Checkpoints asked for in one turn of the event loop are written in one transaction at its end
-   * (group commit): with a thousand runs streaming, one commit each a second was a quarter of the
-   * server's time, mostly in COMMIT. Under light load a batch is one checkpoint and waits for nothing.
-   */
+  /** Run checkpoints share a commit (see `groupCommit`). */
   checkpoint(checkpoint: Checkpoint): Promise<void> {
+    return this.groupCommit(() => this.writeCheckpoint(checkpoint));
+  }
+
+  /**
+   * Writes asked for in one turn of the event loop are written in one transaction at its end
+   * (group commit): with a thousand runs streaming, one commit each a second was a quarter of the
+   * server's time, mostly in COMMIT. Under light load a batch is one write and waits for nothing.
+   * Immediate: the write lock is taken before a write's first read, so no other connection writes in between.
+   */
+  private groupCommit(write: () => void): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.checkpoints.push({ checkpoint, resolve, reject });
-      if (this.checkpoints.length === 1) setImmediate(() => this.writeCheckpoints());
+      this.writes.push({ write, resolve, reject });
+      if (this.writes.length === 1) setImmediate(() => this.writeBatch());
     });
   }
 
-  private writeCheckpoints(): void {
-    const batch = this.checkpoints.splice(0);
+  private writeBatch(): void {
+    const batch = this.writes.splice(0);
     try {
       this.sqlite.transaction(() => {
-        for (const { checkpoint } of batch) this.writeCheckpoint(checkpoint);
-      })();
+        for (const { write } of batch) write();
+      }).immediate();
     } catch {
-      // One checkpoint's failure must not fail the others: each is tried alone, and fails alone.
-      for (const { checkpoint, resolve, reject } of batch) {
+      // One write's failure must not fail the others: each is tried alone, and fails alone.
+      for (const { write, resolve, reject } of batch) {
         try {
-          this.sqlite.transaction(() => this.writeCheckpoint(checkpoint))();
+          this.sqlite.transaction(write).immediate();
           resolve();
         } catch (error) {
           reject(error);
