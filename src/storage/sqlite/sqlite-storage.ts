@@ -3,7 +3,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { and, asc, desc, eq, getTableColumns, gte, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, getTableName, gte, inArray, isNull, lt, or, sql, type Column } from "drizzle-orm";
 import { drizzle, type BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrationMetas } from "../migrations.ts";
 import { roleOf } from "../thread-role.ts";
@@ -16,9 +16,10 @@ export class SqliteStorage implements Storage {
   private readonly db: BunSQLiteDatabase<typeof schema>;
   // Writes waiting for the group commit at the end of this turn of the event loop (see `groupCommit`).
   private readonly writes: { write: () => void; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  // A checkpoint's UPDATEs, prepared once per set of patched columns: drizzle built the same SQL again
-  // for every checkpoint, a tenth of the server's time with a thousand runs streaming.
-  private readonly messageUpdates = new Map<string, { statement: Statement; columns: (typeof messageColumns)[keyof typeof messageColumns][] }>();
+  // The writes of every run (its start's INSERTs, its checkpoints' UPDATE), prepared once per table and
+  // set of columns: drizzle built the same SQL again for every call, a tenth of the server's time with a
+  // thousand runs streaming and most of a run start's.
+  private readonly rowWrites = new Map<string, { statement: Statement; columns: Column[] }>();
   private threadEventUpdate: Statement | undefined;
   private preparedReads: ReturnType<typeof prepareReads> | undefined;
 
@@ -165,23 +166,15 @@ export class SqliteStorage implements Storage {
    */
   insertRun({ thread, userMessage, runMessage }: NewRun, { maxActiveRunsPerUser, now }: RunLimits): Promise<void> {
     const { ownerId, threadId } = runMessage;
-    const lease = schema.messages.leaseExpiresAt;
     const createdAt = new Date();
     return this.groupCommit(() => {
-      const counts = this.db
-        .select({
-          active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, now))})`.mapWith(Number),
-          busy: sql<boolean>`coalesce(max(${eq(schema.messages.threadId, threadId)}), 0)`.mapWith(Boolean),
-        })
-        .from(schema.messages)
-        .where(and(eq(schema.messages.ownerId, ownerId), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
-        .get();
+      const counts = this.reads.activeRuns.get({ ownerId, threadId, now: now.getTime() });
       if (counts!.busy) throw new ActiveRunConflictError(threadId);
       if (counts!.active >= maxActiveRunsPerUser) throw new RunLimitError(ownerId, maxActiveRunsPerUser);
-      if (thread) this.db.insert(schema.threads).values({ ...thread, createdAt, updatedAt: createdAt }).run();
+      if (thread) this.insertRow(schema.threads, { ...thread, createdAt, updatedAt: createdAt });
       // The same time for both: rowid keeps the user's message first.
       for (const message of userMessage ? [userMessage, runMessage] : [runMessage]) {
-        this.db.insert(schema.messages).values({ ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt }).run();
+        this.insertRow(schema.messages, { ...message, createdAt: message.createdAt ?? createdAt, updatedAt: message.createdAt ?? createdAt });
       }
     });
   }
@@ -248,23 +241,37 @@ export class SqliteStorage implements Storage {
 
   private writeCheckpoint({ messageId, patch, threadId, eventSeq, eventEpoch }: Checkpoint): void {
     const now = Date.now();
-    const keys = (Object.keys(patch) as (keyof MessagePatch)[]).filter((key) => patch[key] !== undefined);
-    const shape = keys.join();
-    let update = this.messageUpdates.get(shape);
-    if (!update) {
-      const columns = keys.map((key) => messageColumns[key]);
-      const assignments = [...columns.map((column) => `"${column.name}" = ?`), `"${schema.messages.updatedAt.name}" = ?`].join(", ");
-      update = { statement: this.sqlite.prepare(`UPDATE "messages" SET ${assignments} WHERE "id" = ?`), columns };
-      this.messageUpdates.set(shape, update);
-    }
-    // Values go through each column's own mapping (JSON columns as text), as drizzle's update did.
-    const values = keys.map((key, index) => {
-      const value = patch[key];
-      return value === null ? null : (update.columns[index]!.mapToDriverValue(value) as string | number);
-    });
-    update.statement.run(...values, now, messageId);
+    const update = this.rowWrite("update", schema.messages, patch, (names) => `UPDATE "messages" SET ${[...names, `"${schema.messages.updatedAt.name}"`].map((name) => `${name} = ?`).join(", ")} WHERE "id" = ?`);
+    update.run(now, messageId);
     this.threadEventUpdate ??= this.sqlite.prepare(`UPDATE "threads" SET "event_seq" = ?, "event_epoch" = ?, "updated_at" = ? WHERE "id" = ?`);
     this.threadEventUpdate.run(eventSeq, eventEpoch, now, threadId);
+  }
+
+  /** INSERT of `row`'s values into `table`; the columns it has no value for take their defaults. */
+  private insertRow(table: typeof schema.threads | typeof schema.messages, row: Record<string, unknown>): void {
+    const name = getTableName(table);
+    this.rowWrite("insert", table, row, (names) => `INSERT INTO "${name}" (${names.join(", ")}) VALUES (${names.map(() => "?").join(", ")})`).run();
+  }
+
+  /**
+   * The statement `build` makes from the quoted names of the columns `values` has a value for, prepared
+   * once per table and set of columns, bound to those values: `run` takes the parameters that follow.
+   * Values go through each column's own mapping (dates as numbers, JSON columns as text), as drizzle's did.
+   */
+  private rowWrite(kind: string, table: typeof schema.threads | typeof schema.messages, values: object, build: (names: string[]) => string): { run(...rest: (string | number)[]): void } {
+    const all = getTableColumns(table) as Record<string, Column>;
+    const row = values as Record<string, unknown>;
+    const keys = Object.keys(row).filter((key) => row[key] !== undefined && key in all);
+    const shape = `${kind} ${getTableName(table)} ${keys.join()}`;
+    let write = this.rowWrites.get(shape);
+    if (!write) {
+      const columns = keys.map((key) => all[key]!);
+      write = { statement: this.sqlite.prepare(build(columns.map((column) => `"${column.name}"`))), columns };
+      this.rowWrites.set(shape, write);
+    }
+    const { statement, columns } = write;
+    const bound = keys.map((key, index) => (row[key] === null ? null : (columns[index]!.mapToDriverValue(row[key]) as string | number)));
+    return { run: (...rest) => statement.run(...bound, ...rest) };
   }
 
   async searchMessages(ownerId: string, query: string, limit: number): Promise<SearchHit[]> {
@@ -356,12 +363,20 @@ export class SqliteStorage implements Storage {
   }
 }
 
-const messageColumns = getTableColumns(schema.messages);
-
 /** Reads that every run start makes, as drizzle prepared queries with placeholders: built once, not for every call. */
 function prepareReads(db: BunSQLiteDatabase<typeof schema>) {
   const threadId = sql.placeholder("threadId");
+  const lease = schema.messages.leaseExpiresAt;
   return {
+    // A run start's limits: the owner's active runs (an expired lease no longer counts; `now` in ms) and whether this thread has one.
+    activeRuns: db
+      .select({
+        active: sql<number>`count(*) filter (where ${or(isNull(lease), gte(lease, sql.placeholder("now")))})`.mapWith(Number),
+        busy: sql<boolean>`coalesce(max(${eq(schema.messages.threadId, threadId)}), 0)`.mapWith(Boolean),
+      })
+      .from(schema.messages)
+      .where(and(eq(schema.messages.ownerId, sql.placeholder("ownerId")), eq(schema.messages.role, "assistant"), inArray(schema.messages.status, ["streaming", "awaiting_approval"])))
+      .prepare(),
     thread: db.select().from(schema.threads).where(eq(schema.threads.id, threadId)).prepare(),
     role: db
       .select({ ownerId: schema.threads.ownerId, role: schema.threadMembers.role })
