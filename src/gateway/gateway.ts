@@ -25,6 +25,7 @@ import { PresenceHub } from "./presence-hub.ts";
 import type { PresentMembers } from "./present-members.ts";
 import type { Presence } from "../broker/presence.ts";
 import { revokeThreadSubscriptions } from "./revoke.ts";
+import { UserCounts } from "./user-counts.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -135,9 +136,8 @@ export class Gateway {
   private readonly publishers = new Map<string, Connection>();
   // On the memory engine's own channel records where it has them: one map entry per channel less.
   private readonly channels: ChannelLocals<ChannelEntry>;
-  // Authenticated connections per user id: a bare number rather than an object per user, memory being
-  // per connection; the entry goes with the user's last connection.
-  private readonly userConnections = new Map<string, number>();
+  // Authenticated connections per user id, chained by slot: no entry per user (memory is per connection).
+  private readonly userCounts = new UserCounts((slot) => this.connections[slot]!.principal!.sub);
   // POST /publish bytes per user id (a socket's bucket is on its session).
   private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
@@ -200,15 +200,14 @@ export class Gateway {
   }
 
   /**
-   * Count a registered connection that just authenticated as `userId`; false when that puts the user
-   * over MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused
+   * Count a registered connection that just authenticated (its principal set); false when that puts its
+   * user over MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused
    * one is at once (it closes), so every registered connection with a principal is counted exactly once.
    */
-  admit(userId: string): boolean {
-    const count = (this.userConnections.get(userId) ?? 0) + 1;
-    this.userConnections.set(userId, count);
-    return count <= this.config.maxConnectionsPerUser;
+  admit(connection: Connection): boolean {
+    return this.userCounts.add(connection.slot, connection.principal!.sub, this.config.maxConnectionsPerUser);
   }
+
 
   /**
    * Charge `bytes` of a POST /publish to the user's bucket; throws `rate_limited` when they go over
@@ -362,20 +361,19 @@ export class Gateway {
   release(connection: Connection): void {
     const { slot } = connection;
     if (slot < 0) return;
+    this.userCounts.remove(slot);
     // The last connection takes the freed index.
-    const last = this.connections.pop()!;
-    if (last !== connection) {
+    const lastSlot = this.connections.length - 1;
+    if (slot !== lastSlot) {
+      const last = this.connections[lastSlot]!;
+      this.userCounts.move(lastSlot, slot);
       this.connections[slot] = last;
       last.slot = slot;
     }
+    this.connections.pop();
     connection.slot = -1;
     this.publishers.delete(connection.id);
     const userId = connection.principal?.sub;
-    if (userId !== undefined) {
-      const count = this.userConnections.get(userId)! - 1;
-      if (count > 0) this.userConnections.set(userId, count);
-      else this.userConnections.delete(userId);
-    }
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
     this.metrics.connections.set(this.connections.length);
     this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
@@ -434,14 +432,15 @@ export class Gateway {
   }
 
   private deliverTo(connection: Connection, publication: Publication, text: string): void {
-    if (connection.id === publication.origin) return;
+    // A session writes its id out when asked (src/gateway/connection-id.ts): compared only when there is an origin.
+    if (publication.origin !== undefined && connection.id === publication.origin) return;
     sendPublication(connection, publication, text);
     if (connection.bufferedAmount() > this.config.maxQueuedBytes) connection.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
   /** Keep a publication for a subscription waiting for its ack. */
   private hold(pending: Pending, publication: Publication): void {
-    if (pending.connection.id === publication.origin) return;
+    if (publication.origin !== undefined && pending.connection.id === publication.origin) return;
     (pending.buffer ??= []).push(publication);
     pending.bytes += publication.payload.length;
     if (pending.bytes > this.config.maxQueuedBytes) pending.connection.close(CloseCode.tryAgainLater, "slow consumer");
