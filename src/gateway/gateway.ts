@@ -372,7 +372,7 @@ export class Gateway {
     }
     this.connections.pop();
     connection.slot = -1;
-    this.publishers.delete(connection.id);
+    if (this.publishers.size !== 0) this.publishers.delete(connection.id);
     const userId = connection.principal?.sub;
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
     this.metrics.connections.set(this.connections.length);

@@ -307,8 +307,9 @@ export class Session implements Connection, RateState {
     this.principal = principal;
     // Set before admit: the gateway releases a slot for every registered session with a principal.
     if (!refreshing && !this.gateway.admit(this)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
-    this.gateway.logger.debug("connection authenticated", { connection_id: this.id, user_id: principal.sub });
-    this.send(connectedFrame(this.id, principal.sub, id));
+    const connectionId = this.id;
+    this.gateway.logger.debug("connection authenticated", { connection_id: connectionId, user_id: principal.sub });
+    this.send(connectedFrame(connectionId, principal.sub, id));
   }
 
   private async revokeForbiddenSubscriptions(principal: Principal): Promise<void> {
