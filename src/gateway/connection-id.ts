@@ -42,5 +42,6 @@ export function nextConnectionSerial(): number {
 
 /** The id of the connection with this serial. */
 export function connectionId(serial: number): string {
-  return PREFIX + hex(permute(serial), 12);
+  // 2^48 + value written in hex is "1" and the value's 12 digits, leading zeros included.
+  return PREFIX + (0x1_0000_0000_0000 + permute(serial)).toString(16).slice(1);
 }

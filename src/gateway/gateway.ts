@@ -113,8 +113,8 @@ const MAX_PUBLISH_BUCKETS = 10_000;
 const LINGER = { ms: 30_000, max: 10_000 };
 
 // Connections opened in a burst (a restart, a network blip) after which the gateway asks for a garbage
-// collection once a tick passes with none opened: see Gateway.collectAfterBurst.
-const BURST_CONNECTIONS = 1_000;
+// collection once `quietMs` pass with none opened: see Gateway.watchBurst.
+const BURST = { connections: 1_000, quietMs: 200 };
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -149,8 +149,8 @@ export class Gateway {
   private readonly tickTimer: Timer;
   // Connections registered so far, at the last tick and at the last collection asked for.
   private registered = 0;
-  private registeredAtTick = 0;
   private registeredAtCollection = 0;
+  private burstTimer: Timer | undefined;
   private readonly tickMs: number;
 
   constructor(deps: GatewayDeps) {
@@ -191,6 +191,7 @@ export class Gateway {
   register(connection: Connection): void {
     connection.slot = this.connections.push(connection) - 1;
     this.registered++;
+    if (this.burstTimer === undefined && this.registered - this.registeredAtCollection >= BURST.connections) this.watchBurst();
     this.metrics.connections.set(this.connections.length);
   }
 
@@ -397,6 +398,7 @@ export class Gateway {
       connection.close(CloseCode.goingAway, "server shutting down");
     }
     clearInterval(this.tickTimer);
+    clearInterval(this.burstTimer);
   }
 
   private deliver(publication: Publication): void {
@@ -530,22 +532,27 @@ export class Gateway {
   /**
    * Setting up a connection leaves about 3 KB of garbage (the upgrade, the token, the frames), and JSC
    * collects when allocation asks it to: after a burst of connections an idle node would keep that
-   * garbage, and the blocks it pins, for as long as it stays idle. So once a tick passes without a
-   * connection opened after a burst, one full collection, synchronous (an asynchronous one was not
-   * run in time to matter): about 15 ms at 19,000 connections, once per burst.
+   * garbage, and the blocks it pins, for as long as it stays idle. So once a burst has gone quiet (no
+   * connection opened for `quietMs`), one full collection, synchronous (an asynchronous one was not run
+   * in time to matter): about 15 ms at 19,000 connections, at most once per 1,000 connections opened.
    */
-  private collectAfterBurst(): void {
-    const registered = this.registered;
-    if (registered === this.registeredAtTick && registered - this.registeredAtCollection >= BURST_CONNECTIONS) {
-      this.registeredAtCollection = registered;
+  private watchBurst(): void {
+    let seen = this.registered;
+    this.burstTimer = setInterval(() => {
+      if (this.registered !== seen) {
+        seen = this.registered;
+        return;
+      }
+      clearInterval(this.burstTimer);
+      this.burstTimer = undefined;
+      this.registeredAtCollection = this.registered;
       Bun.gc(true);
-    }
-    this.registeredAtTick = registered;
+    }, BURST.quietMs);
+    this.burstTimer.unref();
   }
 
   /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   private tick(now: number): void {
-    this.collectAfterBurst();
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
     for (const [channel, since] of this.lingering) {
       if (now - since < this.linger.ms) break;
