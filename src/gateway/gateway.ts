@@ -25,6 +25,7 @@ import { PresenceHub } from "./presence-hub.ts";
 import type { PresentMembers } from "./present-members.ts";
 import type { Presence } from "../broker/presence.ts";
 import { revokeThreadSubscriptions } from "./revoke.ts";
+import { UserCounts } from "./user-counts.ts";
 
 export type GatewayConfig = Pick<
   Config,
@@ -112,8 +113,8 @@ const MAX_PUBLISH_BUCKETS = 10_000;
 const LINGER = { ms: 30_000, max: 10_000 };
 
 // Connections opened in a burst (a restart, a network blip) after which the gateway asks for a garbage
-// collection once a tick passes with none opened: see Gateway.collectAfterBurst.
-const BURST_CONNECTIONS = 1_000;
+// collection once `quietMs` pass with none opened: see Gateway.watchBurst.
+const BURST = { connections: 1_000, quietMs: 200 };
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -135,9 +136,8 @@ export class Gateway {
   private readonly publishers = new Map<string, Connection>();
   // On the memory engine's own channel records where it has them: one map entry per channel less.
   private readonly channels: ChannelLocals<ChannelEntry>;
-  // Authenticated connections per user id: a bare number rather than an object per user, memory being
-  // per connection; the entry goes with the user's last connection.
-  private readonly userConnections = new Map<string, number>();
+  // Authenticated connections per user id, chained by slot: no entry per user (memory is per connection).
+  private readonly userCounts = new UserCounts((slot) => this.connections[slot]!.principal!.sub);
   // POST /publish bytes per user id (a socket's bucket is on its session).
   private readonly publishBuckets = new Map<string, ByteBucket>();
   private subscriptionCount = 0;
@@ -149,8 +149,8 @@ export class Gateway {
   private readonly tickTimer: Timer;
   // Connections registered so far, at the last tick and at the last collection asked for.
   private registered = 0;
-  private registeredAtTick = 0;
   private registeredAtCollection = 0;
+  private burstTimer: Timer | undefined;
   private readonly tickMs: number;
 
   constructor(deps: GatewayDeps) {
@@ -191,6 +191,7 @@ export class Gateway {
   register(connection: Connection): void {
     connection.slot = this.connections.push(connection) - 1;
     this.registered++;
+    if (this.burstTimer === undefined && this.registered - this.registeredAtCollection >= BURST.connections) this.watchBurst();
     this.metrics.connections.set(this.connections.length);
   }
 
@@ -200,15 +201,14 @@ export class Gateway {
   }
 
   /**
-   * Count a registered connection that just authenticated as `userId`; false when that puts the user
-   * over MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused
+   * Count a registered connection that just authenticated (its principal set); false when that puts its
+   * user over MAX_CONNECTIONS_PER_USER on this node. It counts either way until released, which a refused
    * one is at once (it closes), so every registered connection with a principal is counted exactly once.
    */
-  admit(userId: string): boolean {
-    const count = (this.userConnections.get(userId) ?? 0) + 1;
-    this.userConnections.set(userId, count);
-    return count <= this.config.maxConnectionsPerUser;
+  admit(connection: Connection): boolean {
+    return this.userCounts.add(connection.slot, connection.principal!.sub, this.config.maxConnectionsPerUser);
   }
+
 
   /**
    * Charge `bytes` of a POST /publish to the user's bucket; throws `rate_limited` when they go over
@@ -362,20 +362,19 @@ export class Gateway {
   release(connection: Connection): void {
     const { slot } = connection;
     if (slot < 0) return;
+    this.userCounts.remove(slot);
     // The last connection takes the freed index.
-    const last = this.connections.pop()!;
-    if (last !== connection) {
+    const lastSlot = this.connections.length - 1;
+    if (slot !== lastSlot) {
+      const last = this.connections[lastSlot]!;
+      this.userCounts.move(lastSlot, slot);
       this.connections[slot] = last;
       last.slot = slot;
     }
+    this.connections.pop();
     connection.slot = -1;
-    this.publishers.delete(connection.id);
+    if (this.publishers.size !== 0) this.publishers.delete(connection.id);
     const userId = connection.principal?.sub;
-    if (userId !== undefined) {
-      const count = this.userConnections.get(userId)! - 1;
-      if (count > 0) this.userConnections.set(userId, count);
-      else this.userConnections.delete(userId);
-    }
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
     this.metrics.connections.set(this.connections.length);
     this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
@@ -399,6 +398,7 @@ export class Gateway {
       connection.close(CloseCode.goingAway, "server shutting down");
     }
     clearInterval(this.tickTimer);
+    clearInterval(this.burstTimer);
   }
 
   private deliver(publication: Publication): void {
@@ -434,14 +434,15 @@ export class Gateway {
   }
 
   private deliverTo(connection: Connection, publication: Publication, text: string): void {
-    if (connection.id === publication.origin) return;
+    // A session writes its id out when asked (src/gateway/connection-id.ts): compared only when there is an origin.
+    if (publication.origin !== undefined && connection.id === publication.origin) return;
     sendPublication(connection, publication, text);
     if (connection.bufferedAmount() > this.config.maxQueuedBytes) connection.close(CloseCode.tryAgainLater, "slow consumer");
   }
 
   /** Keep a publication for a subscription waiting for its ack. */
   private hold(pending: Pending, publication: Publication): void {
-    if (pending.connection.id === publication.origin) return;
+    if (publication.origin !== undefined && pending.connection.id === publication.origin) return;
     (pending.buffer ??= []).push(publication);
     pending.bytes += publication.payload.length;
     if (pending.bytes > this.config.maxQueuedBytes) pending.connection.close(CloseCode.tryAgainLater, "slow consumer");
@@ -531,22 +532,27 @@ export class Gateway {
   /**
    * Setting up a connection leaves about 3 KB of garbage (the upgrade, the token, the frames), and JSC
    * collects when allocation asks it to: after a burst of connections an idle node would keep that
-   * garbage, and the blocks it pins, for as long as it stays idle. So once a tick passes without a
-   * connection opened after a burst, one full collection, synchronous (an asynchronous one was not
-   * run in time to matter): about 15 ms at 19,000 connections, once per burst.
+   * garbage, and the blocks it pins, for as long as it stays idle. So once a burst has gone quiet (no
+   * connection opened for `quietMs`), one full collection, synchronous (an asynchronous one was not run
+   * in time to matter): about 15 ms at 19,000 connections, at most once per 1,000 connections opened.
    */
-  private collectAfterBurst(): void {
-    const registered = this.registered;
-    if (registered === this.registeredAtTick && registered - this.registeredAtCollection >= BURST_CONNECTIONS) {
-      this.registeredAtCollection = registered;
+  private watchBurst(): void {
+    let seen = this.registered;
+    this.burstTimer = setInterval(() => {
+      if (this.registered !== seen) {
+        seen = this.registered;
+        return;
+      }
+      clearInterval(this.burstTimer);
+      this.burstTimer = undefined;
+      this.registeredAtCollection = this.registered;
       Bun.gc(true);
-    }
-    this.registeredAtTick = registered;
+    }, BURST.quietMs);
+    this.burstTimer.unref();
   }
 
   /** Token expiry, the transports' upkeep (pings, idle closes) and the slow-consumer sweep. */
   private tick(now: number): void {
-    this.collectAfterBurst();
     if (this.publishBuckets.size > 0) this.dropRefilledPublishBuckets(now);
     for (const [channel, since] of this.lingering) {
       if (now - since < this.linger.ms) break;

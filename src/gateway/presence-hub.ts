@@ -39,6 +39,13 @@ interface Watched {
 
 const idOf = (connection: Connection): string => connection.id;
 
+/**
+ * Whether a change is about `connection` itself. A session writes its id out when asked
+ * (src/gateway/connection-id.ts), so the user is compared first: only the user's own connections can match.
+ */
+const isSubject = (connection: Connection, change: PresenceChange): boolean =>
+  connection.principal?.sub === change.user && connection.id === change.client;
+
 export class PresenceHub {
   private readonly channels = new Map<string, Watched>();
   private readonly intervalMs = 1000 / PRESENCE_FRAMES_PER_S;
@@ -147,7 +154,9 @@ export class PresenceHub {
     const { present } = members;
     let sorted = present instanceof Map ? this.sorted.get(present) : undefined;
     if (!sorted) {
-      sorted = presentConnections(members).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      // Each id written out once, not at every comparison.
+      const keyed = presentConnections(members).map((connection) => ({ id: connection.id, connection }));
+      sorted = keyed.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(({ connection }) => connection);
       if (present instanceof Map) this.sorted.set(present, sorted);
     }
     return sorted;
@@ -189,7 +198,7 @@ export class PresenceHub {
       // Quiet until now: the change goes out at once, in the single-change shape.
       watched.lastFlushAt = now;
       const text = presenceFrame(channel, change);
-      for (const connection of watched.watchers.keys()) if (connection.id !== change.client) connection.send(text);
+      for (const connection of watched.watchers.keys()) if (!isSubject(connection, change)) connection.send(text);
       return;
     }
     watched.pending.push(change);
@@ -209,17 +218,16 @@ export class PresenceHub {
     watched.lastFlushAt = now;
     const changes = watched.pending;
     watched.pending = [];
-    const subjects = new Set(changes.map((change) => change.client));
     let shared: string | undefined;
     for (const [connection, from] of watched.watchers) {
       watched.watchers.set(connection, 0);
       // Most watchers share the frame; one that came late, or is itself among the changes, gets its own.
-      if (from === 0 && !subjects.has(connection.id)) {
+      if (from === 0 && !changes.some((change) => isSubject(connection, change))) {
         shared ??= this.frame(channel, changes);
         if (shared !== "") connection.send(shared);
         continue;
       }
-      const own = this.frame(channel, changes.slice(from).filter((change) => change.client !== connection.id));
+      const own = this.frame(channel, changes.slice(from).filter((change) => !isSubject(connection, change)));
       if (own !== "") connection.send(own);
     }
   }

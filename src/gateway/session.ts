@@ -25,6 +25,7 @@ import { takeBytes, takeToken, type ByteBucket, type DropRecord, type RateState 
 import { compactAdd, compactDelete, compactHas, compactSize, compactValues, type CompactSet } from "./compact-set.ts";
 import type { Connection, KeepAlive, Wire } from "./connection.ts";
 import type { Transport } from "./transport.ts";
+import { connectionId, nextConnectionSerial } from "./connection-id.ts";
 
 /** The WebSocket protocol's frames for what the gateway sends (docs/protocol.md sections 4, 5 and 8). */
 export const webSocketWire: Wire = {
@@ -54,6 +55,8 @@ class Seldom implements DropRecord, ByteBucket {
   lastDropAt = Number.NEGATIVE_INFINITY;
   lastWarnAt = Number.NEGATIVE_INFINITY;
   publishing = 0;
+  // The connection id once written out for a connection that has this object (see Session.id).
+  id: string | undefined = undefined;
   backlog: (string | Uint8Array)[] | undefined = undefined;
   // A full bucket, as of now: it refills to no more than its burst anyway.
   publishRefilledAt = Date.now();
@@ -77,14 +80,23 @@ export class Session implements Connection, RateState {
   /** The socket, set by start(): a session may be made before its socket opens. */
   transport!: Transport;
 
+  // The connection id as a number (src/gateway/connection-id.ts): a UUID string would cost ~80 bytes.
+  private readonly serial = nextConnectionSerial();
+
   /** `principal` comes from the upgrade request; without one the connection must send an `auth` frame. */
   constructor(
-    readonly id: string,
     private readonly gateway: Gateway,
     principal: Principal | undefined,
   ) {
     this.principal = principal;
     this.tokens = gateway.ratePolicy.burst;
+  }
+
+  /** Written out when asked for, and kept once the connection has its seldom-used state (a publisher's, say). */
+  get id(): string {
+    const seldom = this.seldom;
+    if (seldom === undefined) return connectionId(this.serial);
+    return (seldom.id ??= connectionId(this.serial));
   }
 
   /**
@@ -294,9 +306,10 @@ export class Session implements Connection, RateState {
   private authenticate(principal: Principal, id: string | undefined, refreshing = false): void {
     this.principal = principal;
     // Set before admit: the gateway releases a slot for every registered session with a principal.
-    if (!refreshing && !this.gateway.admit(principal.sub)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
-    this.gateway.logger.debug("connection authenticated", { connection_id: this.id, user_id: principal.sub });
-    this.send(connectedFrame(this.id, principal.sub, id));
+    if (!refreshing && !this.gateway.admit(this)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
+    const connectionId = this.id;
+    this.gateway.logger.debug("connection authenticated", { connection_id: connectionId, user_id: principal.sub });
+    this.send(connectedFrame(connectionId, principal.sub, id));
   }
 
   private async revokeForbiddenSubscriptions(principal: Principal): Promise<void> {

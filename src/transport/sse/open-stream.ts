@@ -15,7 +15,7 @@ export const EVENT_STREAM_HEADERS = {
 /** Registers the stream; `too_many_connections` when its user already holds as many as allowed (docs/protocol.md section 10.5). */
 export function admitStream<C extends SseConnection>(gateway: Gateway, connection: C): C {
   gateway.register(connection);
-  if (!gateway.admit(connection.principal.sub)) {
+  if (!gateway.admit(connection)) {
     connection.close(CloseCode.policyViolation, "too many connections");
     throw new ProtocolError(ErrorCode.tooManyConnections, "this user holds as many connections as allowed on this node");
   }

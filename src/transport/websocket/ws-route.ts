@@ -90,7 +90,7 @@ export function queryToken(url: string): string | undefined {
  */
 export function wsUpgrade(gateway: Gateway, tokens: TokenService) {
   const upgrade = (request: Request, server: Server<Session>, principal: Principal | undefined): Response | undefined => {
-    if (server.upgrade(request, { data: new Session(crypto.randomUUID(), gateway, principal) })) return undefined;
+    if (server.upgrade(request, { data: new Session(gateway, principal) })) return undefined;
     return httpError(new ProtocolError(ErrorCode.invalidMessage, "GET /ws expects a WebSocket upgrade"));
   };
   const upgradeAs = (request: Request, server: Server<Session>, principal: Principal | undefined): Response | undefined => {
