@@ -1,5 +1,6 @@
-// WebSocket connection ids (docs/protocol.md section 3: a UUID), kept as a number and written out when
-// asked for: a UUID string is about 80 bytes per connection, and memory is per connection.
+// WebSocket connection ids (docs/protocol.md section 3.2: a UUID in the version 4 format), kept as a
+// number and written out when asked for: a UUID string is about 80 bytes per connection, and memory is
+// per connection.
 //
 // An id is a version 4 UUID whose first 74 random bits are drawn once per process and whose last 48 bits
 // are the connection's serial number put through a keyed permutation: unique within the process (a

@@ -1,4 +1,4 @@
-// Connection ids written out from serial numbers are version 4 UUIDs (docs/protocol.md section 3),
+// Connection ids written out from serial numbers are version 4 UUIDs (docs/protocol.md section 3.2),
 // distinct for distinct serials, and the same each time one is written out.
 
 import { expect, test } from "bun:test";

@@ -1,6 +1,6 @@
 // The per-user connection counts chained by slot admit exactly what a Map from user id to count would,
 // whatever the order of opens, authentications and closes, with the gateway's swap-remove of slots, and
-// with so few chain heads that users share chains (MAX_CONNECTIONS_PER_USER, docs/protocol.md section 3).
+// with so few chain heads that users share chains (MAX_CONNECTIONS_PER_USER, docs/protocol.md section 8.3).
 
 import { expect, test } from "bun:test";
 import fc from "fast-check";
