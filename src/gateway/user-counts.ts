@@ -1,4 +1,5 @@
-// Connections per user id, for MAX_CONNECTIONS_PER_USER (docs/protocol.md section 8.3), without an object or a map entry per user.
+// Connections per user id, for MAX_CONNECTIONS_PER_USER (docs/protocol.md section 8.3), without an
+// object or a map entry per user.
 //
 // Why not a Map from user id to a count: when every connection is its own user (the common case: one
 // browser tab each), the map's entry is about 130 bytes per connection, and memory is per connection.
