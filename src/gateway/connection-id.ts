@@ -25,8 +25,9 @@ const PREFIX = randomPrefix();
 function permute(serial: number): number {
   let left = Math.floor(serial / 0x100_0000) & HALF;
   let right = serial & HALF;
-  for (const key of KEYS) {
-    const mixed = (Math.imul(right ^ key, 0x9e37_79b1) >>> 8) & HALF;
+  // An indexed loop: a for-of over a typed array iterates through an iterator object each time.
+  for (let round = 0; round < KEYS.length; round++) {
+    const mixed = (Math.imul(right ^ KEYS[round]!, 0x9e37_79b1) >>> 8) & HALF;
     const swapped = left ^ mixed;
     left = right;
     right = swapped;

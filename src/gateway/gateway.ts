@@ -377,7 +377,8 @@ export class Gateway {
     const userId = connection.principal?.sub;
     for (const channel of connection.channels()) this.unsubscribe(connection, channel);
     this.metrics.connections.set(this.connections.length);
-    this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
+    // Writing the line (and a session's id) only when it is logged: this runs for every connection.
+    if (this.logger.debugEnabled) this.logger.debug("connection closed", { connection_id: connection.id, user_id: userId });
   }
 
   async handleChat(session: Session, payload: ChatPayload, id: string | undefined): Promise<void> {

@@ -308,7 +308,8 @@ export class Session implements Connection, RateState {
     // Set before admit: the gateway releases a slot for every registered session with a principal.
     if (!refreshing && !this.gateway.admit(this)) return this.close(CloseCode.policyViolation, CloseReason.tooManyConnections);
     const connectionId = this.id;
-    this.gateway.logger.debug("connection authenticated", { connection_id: connectionId, user_id: principal.sub });
+    const { logger } = this.gateway;
+    if (logger.debugEnabled) logger.debug("connection authenticated", { connection_id: connectionId, user_id: principal.sub });
     this.send(connectedFrame(connectionId, principal.sub, id));
   }
 

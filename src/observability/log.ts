@@ -4,6 +4,8 @@ const levels = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as cons
 export type LogLevel = keyof typeof levels;
 
 export interface Logger {
+  /** Whether debug lines are written: a caller on a hot path builds a line's fields only then. */
+  readonly debugEnabled: boolean;
   debug(message: string, fields?: Record<string, unknown>): void;
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -58,6 +60,7 @@ export function createLogger(level: LogLevel, sink: LogSink = stdoutSink, base: 
     sink(JSON.stringify(record));
   };
   return {
+    debugEnabled: levels.debug >= threshold,
     debug: (message, fields) => write("debug", message, fields),
     info: (message, fields) => write("info", message, fields),
     warn: (message, fields) => write("warn", message, fields),
