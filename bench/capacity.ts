@@ -30,6 +30,9 @@ export interface CapacityRound {
   round: number;
   /** Server CPU (all threads, from schedstat) from the first connection to the last ack, per connection. */
   cpuUsPerConnection: number;
+  /** Of that, the main (JavaScript) thread's, and the JIT compiler threads' (JSC's "JITWorker"). */
+  mainCpuUsPerConnection: number;
+  jitCpuUsPerConnection: number;
   connectionsPerSecond: number;
   rssPerConnection: number;
   rssAfter: number;
@@ -52,11 +55,23 @@ function threadCpuNanoseconds(pid: number): Map<string, number> {
   return times;
 }
 
-/** CPU seconds used between two readings, thread by thread (a thread that ended meanwhile takes its time with it). */
-function cpuSecondsBetween(before: Map<string, number>, after: Map<string, number>): number {
+/**
+ * CPU seconds used between two readings, thread by thread (a thread that ended meanwhile takes its time
+ * with it); only the threads `counted` accepts when given.
+ */
+function cpuSecondsBetween(before: Map<string, number>, after: Map<string, number>, counted: (task: string) => boolean = () => true): number {
   let nanoseconds = 0;
-  for (const [task, time] of after) nanoseconds += time - (before.get(task) ?? 0);
+  for (const [task, time] of after) if (counted(task)) nanoseconds += time - (before.get(task) ?? 0);
   return nanoseconds / 1e9;
+}
+
+/** Whether a thread of `pid` is one of JSC's JIT compiler threads, by its name. */
+function isJitThread(pid: number, task: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").startsWith("JITWorker");
+  } catch {
+    return false;
+  }
 }
 
 /** Connections `first`... split over the load generators: who opens how many, from which index. */
@@ -87,7 +102,10 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
     // Per thread from schedstat: /proc/<pid>/stat counts in 10 ms ticks, 5 µs per connection at 2,000.
     const cpuBefore = threadCpuNanoseconds(server.pid);
     const ms = await openSpread(loadgens, server, token, size, "u", options.inFlight);
-    const setUpCpu = cpuSecondsBetween(cpuBefore, threadCpuNanoseconds(server.pid));
+    const cpuAfter = threadCpuNanoseconds(server.pid);
+    const setUpCpu = cpuSecondsBetween(cpuBefore, cpuAfter);
+    const mainCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (task) => task === String(server.pid));
+    const jitCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (task) => isJitThread(server.pid, task));
     const rssAfter = await settledRss(server.rss, options.settleMs);
     const idleFrom = threadCpuNanoseconds(server.pid);
     const idleStartedAt = performance.now();
@@ -99,6 +117,8 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
       size,
       round,
       cpuUsPerConnection: (setUpCpu * 1e6) / size,
+      mainCpuUsPerConnection: (mainCpu * 1e6) / size,
+      jitCpuUsPerConnection: (jitCpu * 1e6) / size,
       connectionsPerSecond: (size * 1000) / ms,
       rssPerConnection: (rssAfter - rssBefore) / size,
       rssAfter,
@@ -127,7 +147,8 @@ export async function runCapacity(options: CapacityOptions): Promise<CapacityRou
         const result = await measure(kind, size, round + 1, token, options);
         rounds.push(result);
         console.log(
-          `  capacity ${size} round ${round + 1} ${kind.padEnd(9)} ${formatNumber(result.cpuUsPerConnection, 1)} µs CPU per set-up, ` +
+          `  capacity ${size} round ${round + 1} ${kind.padEnd(9)} ${formatNumber(result.cpuUsPerConnection, 1)} µs CPU per set-up ` +
+            `(main thread ${formatNumber(result.mainCpuUsPerConnection, 1)}, JIT ${formatNumber(result.jitCpuUsPerConnection, 1)}), ` +
             `${formatNumber(result.connectionsPerSecond)} connections/s, ${formatNumber(result.rssPerConnection)} B RSS per connection ` +
             `(RSS ${formatBytes(result.rssAfter)}), idle CPU ${formatNumber(result.idleMsPerSecond, 2)} ms/s`,
         );
@@ -142,6 +163,9 @@ const verdict = (met: boolean) => (met ? "met" : "NOT MET");
 export function capacityReport(rounds: CapacityRound[]): string {
   const sizes = [...new Set(rounds.map((round) => round.size))];
   const rows: string[][] = [];
+  // Where the set-up's CPU went: the main thread bounds the connection rate; the JIT compiler's threads
+  // compile the server's code once per process, over its first ten to twenty thousand set-ups.
+  const split: string[] = [];
   for (const size of sizes) {
     const middle = (kind: ServerKind, pick: (round: CapacityRound) => number) => median(rounds.filter((round) => round.size === size && round.kind === kind).map(pick));
     for (const kind of SERVER_KINDS) {
@@ -158,6 +182,12 @@ export function capacityReport(rounds: CapacityRound[]): string {
     const cpu = ratio((round) => round.cpuUsPerConnection);
     const rate = ratio((round) => round.connectionsPerSecond);
     const rss = ratio((round) => round.rssPerConnection);
+    const main = (kind: ServerKind) => formatNumber(middle(kind, (round) => round.mainCpuUsPerConnection), 1);
+    const jit = (kind: ServerKind) => formatNumber(middle(kind, (round) => round.jitCpuUsPerConnection), 1);
+    split.push(
+      `${size}: main thread agentwire ${main("agentwire")} µs, raw Bun ${main("baseline")} µs ` +
+        `(${formatNumber(ratio((round) => round.mainCpuUsPerConnection), 2)}x); JIT threads agentwire ${jit("agentwire")} µs, raw Bun ${jit("baseline")} µs`,
+    );
     rows.push([
       String(size),
       "ratio agentwire/raw Bun",
@@ -167,7 +197,7 @@ export function capacityReport(rounds: CapacityRound[]): string {
       "",
     ]);
   }
-  const text = table(["connections", "server", "server CPU µs per set-up", "connections/s", "RSS bytes per connection", "idle CPU ms/s"], rows);
+  const text = `${table(["connections", "server", "server CPU µs per set-up", "connections/s", "RSS bytes per connection", "idle CPU ms/s"], rows)}\n\nServer CPU per set-up, split (medians): ${split.join("; ")}.`;
   if (sizes.length < 2) return text;
   // The periodic work that grows with the connections (agentwire's tick walks them all): the slope of
   // idle CPU between the smallest and the largest size, which leaves out what costs the same at any size.
