@@ -40,7 +40,7 @@ export interface CapacityRound {
   idleMsPerSecond: number;
 }
 
-type Loadgen = WorkerProcess<CapacityCommand, CapacityReport>;
+export type Loadgen = WorkerProcess<CapacityCommand, CapacityReport>;
 
 /** CPU time of each live thread of `pid`, in nanoseconds, from schedstat. */
 function threadCpuNanoseconds(pid: number): Map<string, number> {
@@ -83,7 +83,7 @@ function spread(loadgens: Loadgen[], count: number, first: number): { loadgen: L
 }
 
 /** Opens `count` connections spread over the load generators, `inFlight` set-ups at a time in all; returns the wall time. */
-async function openSpread(loadgens: Loadgen[], server: RunningServer, token: string | undefined, count: number, prefix: string, inFlight: number): Promise<number> {
+export async function openSpread(loadgens: Loadgen[], server: RunningServer, token: string | undefined, count: number, prefix: string, inFlight: number): Promise<number> {
   const parts = spread(loadgens, count, 0);
   if (token === undefined) await Promise.all(parts.map((part) => part.loadgen.request({ type: "prepare", count: part.count, first: part.first, prefix })));
   const startedAt = performance.now();

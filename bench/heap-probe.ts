@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { openSpread, type Loadgen } from "./capacity.ts";
 import type { CapacityCommand, CapacityReport } from "./capacity-messages.ts";
 import { startServer, type RunningServer } from "./servers.ts";
 import { WorkerProcess } from "./worker-process.ts";
@@ -22,14 +23,9 @@ const connections = Number(process.argv[2] ?? 19_000);
 const out = join(tmpdir(), `agentwire-heap-probe-${process.pid}.jsonl`);
 process.env.BENCH_SERVER_BUN_OPTIONS = `--preload=${join(import.meta.dir, "heap-probe-preload.ts")}`;
 const server = await startServer("agentwire", { HEAP_PROBE_OUT: out });
-const loadgens = [0, 1].map(() => new WorkerProcess<CapacityCommand, CapacityReport>("./capacity-loadgen.ts"));
-
-async function open(count: number, prefix: string): Promise<void> {
-  const share = Math.ceil(count / loadgens.length);
-  const parts = loadgens.map((loadgen, index) => ({ loadgen, first: index * share, count: Math.min(share, count - index * share) }));
-  await Promise.all(parts.map(({ loadgen, count, first }) => loadgen.request({ type: "prepare", count, first, prefix })));
-  await Promise.all(parts.map(({ loadgen, count, first }) => loadgen.request({ type: "open", url: server.url, token: undefined, count, first, prefix, inFlight: 50 })));
-}
+const loadgens: Loadgen[] = [0, 1].map(() => new WorkerProcess<CapacityCommand, CapacityReport>("./capacity-loadgen.ts"));
+// The capacity scenario's in-flight set-ups, over both load generators.
+const IN_FLIGHT = 100;
 
 const probes = (): Probe[] => (existsSync(out) ? readFileSync(out, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line) as Probe) : []);
 
@@ -45,9 +41,9 @@ async function probe(target: RunningServer): Promise<Probe> {
 
 try {
   await Promise.all(loadgens.map((loadgen) => loadgen.ready));
-  await open(100, "warm");
+  await openSpread(loadgens, server, undefined, 100, "warm", IN_FLIGHT);
   const before = await probe(server);
-  await open(connections, "u");
+  await openSpread(loadgens, server, undefined, connections, "u", IN_FLIGHT);
   const after = await probe(server);
   const per = (pick: (probe: Probe) => number) => ((pick(after) - pick(before)) / connections).toFixed(0);
   console.log(

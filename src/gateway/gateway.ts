@@ -147,7 +147,7 @@ export class Gateway {
   private readonly lingering = new Map<string, number>();
   private readonly linger: { ms: number; max: number };
   private readonly tickTimer: Timer;
-  // Connections registered so far, at the last tick and at the last collection asked for.
+  // Connections registered so far and at the last collection asked for, and the timer watching a burst.
   private registered = 0;
   private registeredAtCollection = 0;
   private burstTimer: Timer | undefined;
@@ -208,7 +208,6 @@ export class Gateway {
   admit(connection: Connection): boolean {
     return this.userCounts.add(connection.slot, connection.principal!.sub, this.config.maxConnectionsPerUser);
   }
-
 
   /**
    * Charge `bytes` of a POST /publish to the user's bucket; throws `rate_limited` when they go over

@@ -53,10 +53,12 @@ export class UserCounts {
     this.next[slot] = UNCOUNTED;
   }
 
-  /** The connection counted at `from` now sits at `to` (a free slot): its place on its chain moves with it. */
+  /**
+   * The connection counted at `from` now sits at `to`, a free slot below it (the gateway's swap-remove):
+   * its place on its chain moves with it.
+   */
   move(from: number, to: number): void {
     if (from >= this.next.length || this.next[from] === UNCOUNTED) return;
-    if (to >= this.next.length) this.grow(to + 1);
     this.replace(from, to);
     this.next[to] = this.next[from]!;
     this.next[from] = UNCOUNTED;
