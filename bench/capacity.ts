@@ -1,11 +1,11 @@
 // Scenario "capacity": the cost of setting up idle subscribed connections, and of holding them, against
 // plain Bun.serve pub/sub with Bun's default socket settings, up to ~19,000 connections per server.
 
-import { readdirSync, readFileSync } from "node:fs";
 import { signToken } from "./clients.ts";
 import type { CapacityCommand, CapacityReport } from "./capacity-messages.ts";
 import { settledRss } from "./memory.ts";
 import { SERVER_KINDS, startServer, type RunningServer, type ServerKind } from "./servers.ts";
+import { cpuSecondsBetween, threadTimes } from "./thread-cpu.ts";
 import { formatBytes, formatNumber, median, table } from "./stats.ts";
 import { WorkerProcess } from "./worker-process.ts";
 
@@ -42,38 +42,6 @@ export interface CapacityRound {
 
 export type Loadgen = WorkerProcess<CapacityCommand, CapacityReport>;
 
-/** CPU time of each live thread of `pid`, in nanoseconds, from schedstat. */
-function threadCpuNanoseconds(pid: number): Map<string, number> {
-  const times = new Map<string, number>();
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      times.set(task, Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, "utf8").split(" ")[0]));
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return times;
-}
-
-/**
- * CPU seconds used between two readings, thread by thread (a thread that ended meanwhile takes its time
- * with it); only the threads `counted` accepts when given.
- */
-function cpuSecondsBetween(before: Map<string, number>, after: Map<string, number>, counted: (task: string) => boolean = () => true): number {
-  let nanoseconds = 0;
-  for (const [task, time] of after) if (counted(task)) nanoseconds += time - (before.get(task) ?? 0);
-  return nanoseconds / 1e9;
-}
-
-/** Whether a thread of `pid` is one of JSC's JIT compiler threads, by its name. */
-function isJitThread(pid: number, task: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/task/${task}/comm`, "utf8").startsWith("JITWorker");
-  } catch {
-    return false;
-  }
-}
-
 /** Connections `first`... split over the load generators: who opens how many, from which index. */
 function spread(loadgens: Loadgen[], count: number, first: number): { loadgen: Loadgen; count: number; first: number }[] {
   const share = Math.ceil(count / loadgens.length);
@@ -100,17 +68,17 @@ async function measure(kind: ServerKind, size: number, round: number, token: str
     await openSpread(loadgens, server, token, options.warmupConnections, "warm", options.inFlight);
     const rssBefore = await settledRss(server.rss, options.settleMs);
     // Per thread from schedstat: /proc/<pid>/stat counts in 10 ms ticks, 5 µs per connection at 2,000.
-    const cpuBefore = threadCpuNanoseconds(server.pid);
+    const cpuBefore = threadTimes(server.pid);
     const ms = await openSpread(loadgens, server, token, size, "u", options.inFlight);
-    const cpuAfter = threadCpuNanoseconds(server.pid);
+    const cpuAfter = threadTimes(server.pid);
     const setUpCpu = cpuSecondsBetween(cpuBefore, cpuAfter);
-    const mainCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (task) => task === String(server.pid));
-    const jitCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (task) => isJitThread(server.pid, task));
+    const mainCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (thread) => thread.name === "main");
+    const jitCpu = cpuSecondsBetween(cpuBefore, cpuAfter, (thread) => thread.name.startsWith("JITWorker"));
     const rssAfter = await settledRss(server.rss, options.settleMs);
-    const idleFrom = threadCpuNanoseconds(server.pid);
+    const idleFrom = threadTimes(server.pid);
     const idleStartedAt = performance.now();
     await Bun.sleep(options.idleMs);
-    const idleCpu = cpuSecondsBetween(idleFrom, threadCpuNanoseconds(server.pid));
+    const idleCpu = cpuSecondsBetween(idleFrom, threadTimes(server.pid));
     const idleSeconds = (performance.now() - idleStartedAt) / 1000;
     return {
       kind,

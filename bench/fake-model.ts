@@ -44,7 +44,11 @@ function usageChunk(completionTokens: number): Uint8Array {
   return encoder.encode(`data: ${JSON.stringify(body)}\n\n`);
 }
 
-export function startFakeModel(tokensPerSecond: number): FakeModel {
+/**
+ * `answerAny`: what a prompt nobody registered streams instead of a 400, for programs that measure the
+ * client side alone and check no text.
+ */
+export function startFakeModel(tokensPerSecond: number, answerAny?: (prompt: string) => string[]): FakeModel {
   const intervalMs = 1000 / tokensPerSecond;
   const answers = new Map<string, FakeAnswer>();
   let openStreams = 0;
@@ -101,7 +105,11 @@ export function startFakeModel(tokensPerSecond: number): FakeModel {
       if (request.method !== "POST" || path !== "/v1/chat/completions") return new Response("not found", { status: 404 });
       const body = (await request.json()) as ChatRequest;
       const prompt = body.messages?.findLast((message) => message.role === "user")?.content;
-      const answer = typeof prompt === "string" ? answers.get(prompt) : undefined;
+      let answer = typeof prompt === "string" ? answers.get(prompt) : undefined;
+      if (!answer && answerAny && typeof prompt === "string") {
+        const tokens = answerAny(prompt);
+        answer = { tokens, emittedAt: new Float64Array(tokens.length).fill(Number.NaN) };
+      }
       if (!answer) {
         unknownPrompts++;
         return Response.json({ error: { message: "the bench registered no answer for this prompt", type: "invalid_request_error" } }, { status: 400 });
