@@ -7,6 +7,7 @@
 //   openai  the official package's chat.completions.create({ stream: true }), every chunk parsed
 //   model   agentwire's model client (src/agent/model/openai-model.ts) over the same package
 //   bun bench/model-stream-floor.ts [streams=1000] [seconds=3]        (WAYS=fetch,openai to choose)
+// The runs scenario measures the `openai` way beside its passes (measureFloor).
 
 import OpenAI from "openai";
 import { createOpenAIModel } from "../src/agent/model/openai-model.ts";
@@ -56,12 +57,37 @@ async function readAnswer(way: string, baseURL: string, prompt: string, onChunk:
   for await (const event of model.stream({ messages, tools: [] }, new AbortController().signal)) if (event.type === "text") onChunk();
 }
 
-async function consume(way: string, baseURL: string, streams: number, seconds: number): Promise<string> {
+export interface Floor {
+  way: string;
+  streams: number;
+  /** CPU of the reading process, all threads, as a share of one core. */
+  coreShare: number;
+  microsecondsPerChunk: number;
+  chunksPerSecond: number;
+  /** "main 61%, HTTP Client 42%, ...". */
+  threads: string;
+}
+
+export function describeFloor(floor: Floor): string {
+  return (
+    `${floor.way.padEnd(6)} ${floor.streams} streams: ${(floor.coreShare * 100).toFixed(0)}% of a core, ${floor.microsecondsPerChunk.toFixed(1)} µs per chunk ` +
+    `(${Math.round(floor.chunksPerSecond)} chunks/s; ${floor.threads})`
+  );
+}
+
+/** What any prompt of `floorPrompt` should be answered with; for the fake model's `answerAny`. */
+export function floorAnswer(prompt: string): string[] {
+  return Array.from({ length: Number(prompt.split(" ")[2]) || 1 }, () => "tok ");
+}
+
+const floorPrompt = (index: number, tokens: number) => `floor ${index} ${tokens}`;
+
+async function consume(way: string, baseURL: string, streams: number, seconds: number, tokensPerSecond: number): Promise<Floor> {
   // Long enough to outlast the starts and the measured stretch.
-  const tokens = Math.ceil((seconds + 3) * TOKENS_PER_SECOND);
+  const tokens = Math.ceil((seconds + 3) * tokensPerSecond);
   let chunks = 0;
   const count = () => void chunks++;
-  const done = Promise.all(Array.from({ length: streams }, (_, index) => readAnswer(way, baseURL, `floor ${index} ${tokens}`, count)));
+  const done = Promise.all(Array.from({ length: streams }, (_, index) => readAnswer(way, baseURL, floorPrompt(index, tokens), count)));
   await Bun.sleep(1500);
   const before = threadTimes(process.pid);
   const chunksBefore = chunks;
@@ -72,39 +98,44 @@ async function consume(way: string, baseURL: string, streams: number, seconds: n
   const cpu = cpuSecondsBetween(before, after);
   const read = chunks - chunksBefore;
   await done;
-  return (
-    `${way.padEnd(6)} ${streams} streams: ${((cpu / elapsed) * 100).toFixed(0)}% of a core, ${((cpu * 1e6) / read).toFixed(1)} µs per chunk ` +
-    `(${Math.round(read / elapsed)} chunks/s; ${describeThreads(before, after, elapsed)})`
-  );
+  return { way, streams, coreShare: cpu / elapsed, microsecondsPerChunk: (cpu * 1e6) / read, chunksPerSecond: read / elapsed, threads: describeThreads(before, after, elapsed) };
 }
 
-const [role, ...rest] = process.argv.slice(2);
-if (role === "--fake") {
-  // Any prompt "floor <index> <tokens>" streams that many tokens.
-  const fake = startFakeModel(TOKENS_PER_SECOND, (prompt) => Array.from({ length: Number(prompt.split(" ")[2]) || 1 }, () => "tok "));
-  console.log(fake.url);
-} else if (role === "--consume") {
-  const [way, baseURL, streams, seconds] = rest;
-  console.log(await consume(way!, baseURL!, Number(streams), Number(seconds)));
-} else {
-  const streams = Number(role ?? 1000);
-  const seconds = Number(rest[0] ?? 3);
-  const ways = (process.env.WAYS ?? WAYS.join(",")).split(",");
-  for (const way of ways) if (!WAYS.includes(way)) throw new Error(`unknown way ${way}; the ways are ${WAYS.join(", ")}`);
-  const fake = Bun.spawn([process.execPath, import.meta.path, "--fake"], { stdout: "pipe", stderr: "inherit" });
-  try {
-    const url = new TextDecoder().decode((await fake.stdout.getReader().read()).value).trim();
-    console.log(`${streams} answers at ${TOKENS_PER_SECOND} tokens/s, ${seconds} s of the steady stream per way, each way in a fresh process`);
-    for (const way of ways) {
-      // Bun's fetch holds 256 requests at once unless told at start.
-      const consumer = Bun.spawn([process.execPath, import.meta.path, "--consume", way, url, String(streams), String(seconds)], {
-        stdout: "inherit",
-        stderr: "inherit",
-        env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: String(streams + 256) },
-      });
-      if ((await consumer.exited) !== 0) throw new Error(`the ${way} consumer failed`);
+/**
+ * Reads `streams` answers of the fake model at `baseURL` (which must answer `floorAnswer`, at
+ * `tokensPerSecond`) the given way in a fresh process, and says what that process spent.
+ */
+export async function measureFloor(way: string, baseURL: string, streams: number, seconds: number, tokensPerSecond = TOKENS_PER_SECOND): Promise<Floor> {
+  if (!WAYS.includes(way)) throw new Error(`unknown way ${way}; the ways are ${WAYS.join(", ")}`);
+  const consumer = Bun.spawn([process.execPath, import.meta.path, "--consume", way, baseURL, String(streams), String(seconds), String(tokensPerSecond)], {
+    stdout: "pipe",
+    stderr: "inherit",
+    // Bun's fetch holds 256 requests at once unless told at start.
+    env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: String(streams + 256) },
+  });
+  const output = await new Response(consumer.stdout).text();
+  if ((await consumer.exited) !== 0) throw new Error(`the ${way} consumer failed`);
+  return JSON.parse(output) as Floor;
+}
+
+if (import.meta.main) {
+  const [role, ...rest] = process.argv.slice(2);
+  if (role === "--fake") {
+    console.log(startFakeModel(TOKENS_PER_SECOND, floorAnswer).url);
+  } else if (role === "--consume") {
+    const [way, baseURL, streams, seconds, tokensPerSecond] = rest;
+    console.log(JSON.stringify(await consume(way!, baseURL!, Number(streams), Number(seconds), Number(tokensPerSecond))));
+  } else {
+    const streams = Number(role ?? 1000);
+    const seconds = Number(rest[0] ?? 3);
+    const ways = (process.env.WAYS ?? WAYS.join(",")).split(",");
+    const fake = Bun.spawn([process.execPath, import.meta.path, "--fake"], { stdout: "pipe", stderr: "inherit" });
+    try {
+      const url = new TextDecoder().decode((await fake.stdout.getReader().read()).value).trim();
+      console.log(`${streams} answers at ${TOKENS_PER_SECOND} tokens/s, ${seconds} s of the steady stream per way, each way in a fresh process`);
+      for (const way of ways) console.log(describeFloor(await measureFloor(way, url, streams, seconds)));
+    } finally {
+      fake.kill();
     }
-  } finally {
-    fake.kill();
   }
 }

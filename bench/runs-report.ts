@@ -33,6 +33,7 @@ export function runsReport(passes: RunsPass[]): string {
       formatNumber(middle((pass) => pass.framesPerSecond)),
       `${ms(middle((pass) => pass.meanMs))} / ${ms(middle((pass) => pass.p50Ms))} / ${ms(middle((pass) => pass.p99Ms))}`,
       percent(middle((pass) => pass.serverCoreShare)),
+      first.floorCoreShare === undefined ? "-" : percent(first.floorCoreShare),
       `${formatBytes(middle((pass) => pass.idleRss))} -> ${formatBytes(middle((pass) => pass.peakRss))}`,
       percent(middle((pass) => pass.clientCoreShare)),
     ];
@@ -47,6 +48,7 @@ export function runsReport(passes: RunsPass[]): string {
       "frames/s delivered",
       "added latency mean / p50 / p99 ms",
       "server CPU",
+      "model streams alone CPU",
       "server RSS idle -> peak",
       "bench client CPU",
     ],

@@ -2,6 +2,7 @@
 
 import { checkFileLimit, closeAll, connect, openMany, signToken } from "./clients.ts";
 import { startFakeModel, type FakeAnswer, type FakeModel } from "./fake-model.ts";
+import { describeFloor, floorAnswer, measureFloor } from "./model-stream-floor.ts";
 import { Peer, type Frame } from "./peer.ts";
 import { describeRunsPass } from "./runs-report.ts";
 import { startServer, type RunningServer } from "./servers.ts";
@@ -45,11 +46,18 @@ export interface RunsPass {
   /** Server RSS with every connection open and no run, then at its highest during the pass. */
   idleRss: number;
   peakRss: number;
+  /**
+   * CPU (share of one core) of a process that only reads the same number of answers from the same
+   * fake model with the official openai package, no agentwire: the floor the stack sets.
+   */
+  floorCoreShare?: number;
   problems: string[];
 }
 
 const TOKEN_CHARS = 4;
 const WARMUP_RUNS = 20;
+/** Seconds of the steady stream over which the floor (measureFloor) is measured. */
+const FLOOR_SECONDS = 3;
 const WARMUP_TOKENS = 25;
 
 /** A different text for every run, so a delta delivered to the wrong thread shows up as a mismatch. */
@@ -292,7 +300,7 @@ export async function runRuns(options: RunsOptions): Promise<RunsPass[]> {
     `runs: ${options.runs.join(", ")} runs at once, ${options.answerTokens} tokens of ${TOKEN_CHARS} characters at ${options.tokensPerSecond} tokens/s each, ` +
       `sender + ${options.watchers} watchers per run, COALESCE_MS ${options.coalesceMs.join(", ")}, ${options.rounds} rounds on a fresh server per run count`,
   );
-  const fake = startFakeModel(options.tokensPerSecond);
+  const fake = startFakeModel(options.tokensPerSecond, floorAnswer);
   const passes: RunsPass[] = [];
   try {
     for (const coalesceMs of options.coalesceMs) {
@@ -314,6 +322,12 @@ export async function runRuns(options: RunsOptions): Promise<RunsPass[]> {
           await closeSetup(setup);
         }
       }
+    }
+    // Once per run count, with no agentwire server running: coalescing does not change what reading costs.
+    for (const runCount of options.runs) {
+      const floor = await measureFloor("openai", fake.url, runCount, FLOOR_SECONDS, options.tokensPerSecond);
+      console.log(`  runs: the same answers read by the openai package alone, no agentwire: ${describeFloor(floor)}`);
+      for (const pass of passes) if (pass.runs === runCount) pass.floorCoreShare = floor.coreShare;
     }
   } finally {
     await fake.close();
