@@ -18,7 +18,11 @@ const TOKENS_PER_SECOND = 50;
 const WAYS = ["tcp", "fetch", "openai", "model"];
 const API_KEY = "sk-bench-not-a-key";
 
-/** Reads one answer of `tokens` tokens the given way, calling `onChunk` for each read or chunk. */
+// One client of each kind per process, as agentwire keeps one model client.
+let packageClient: OpenAI | undefined;
+let modelClient: ReturnType<typeof createOpenAIModel> | undefined;
+
+/** Reads the answer to `prompt` the given way, calling `onChunk` for each socket read (tcp) or chunk. */
 async function readAnswer(way: string, baseURL: string, prompt: string, onChunk: () => void): Promise<void> {
   const messages = [{ role: "user" as const, content: prompt }];
   const body = JSON.stringify({ model: "bench-fixed-rate", messages, stream: true });
@@ -47,14 +51,14 @@ async function readAnswer(way: string, baseURL: string, prompt: string, onChunk:
     return;
   }
   if (way === "openai") {
-    const client = new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0, logLevel: "off" });
-    for await (const chunk of await client.chat.completions.create({ model: "bench-fixed-rate", messages, stream: true })) {
+    packageClient ??= new OpenAI({ baseURL, apiKey: API_KEY, maxRetries: 0, logLevel: "off" });
+    for await (const chunk of await packageClient.chat.completions.create({ model: "bench-fixed-rate", messages, stream: true })) {
       if (chunk.choices[0]?.delta.content) onChunk();
     }
     return;
   }
-  const model = createOpenAIModel({ baseURL, apiKey: API_KEY, model: "bench-fixed-rate", maxRetries: 0, retryBaseMs: 100, requestTimeoutMs: 600_000 });
-  for await (const event of model.stream({ messages, tools: [] }, new AbortController().signal)) if (event.type === "text") onChunk();
+  modelClient ??= createOpenAIModel({ baseURL, apiKey: API_KEY, model: "bench-fixed-rate", maxRetries: 0, retryBaseMs: 100, requestTimeoutMs: 600_000 });
+  for await (const event of modelClient.stream({ messages, tools: [] }, new AbortController().signal)) if (event.type === "text") onChunk();
 }
 
 export interface Floor {
