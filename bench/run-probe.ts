@@ -6,6 +6,7 @@
 import { connect, openMany, signToken } from "./clients.ts";
 import { startFakeModel } from "./fake-model.ts";
 import { Peer } from "./peer.ts";
+import { agentSettings } from "./runs.ts";
 import { startServer } from "./servers.ts";
 import { cpuSecondsBetween, describeThreads, threadTimes } from "./thread-cpu.ts";
 
@@ -17,14 +18,7 @@ const STEADY_MS = 3000;
 const main = (thread: { name: string }) => thread.name === "main";
 
 const fake = startFakeModel(TOKENS_PER_SECOND);
-const server = await startServer("agentwire", {
-  OPENAI_BASE_URL: fake.url,
-  OPENAI_API_KEY: "sk-bench-not-a-key",
-  AGENT_MODEL: "bench-fixed-rate",
-  MODEL_MAX_RETRIES: "0",
-  // Every run is one streaming request; Bun's fetch holds 256 at once unless told at start.
-  BUN_CONFIG_MAX_HTTP_REQUESTS: String(RUNS + 256),
-});
+const server = await startServer("agentwire", agentSettings(fake, RUNS));
 const tokens = await Promise.all(Array.from({ length: RUNS }, (_, index) => signToken({ sub: `probe-${index}` })));
 const peers = (await openMany(RUNS, 100, (index) => connect(server.url, tokens[index]))).map((socket) => new Peer(socket));
 let keys = 0;

@@ -56,9 +56,9 @@ export interface RunsPass {
 
 const TOKEN_CHARS = 4;
 const WARMUP_RUNS = 20;
+const WARMUP_TOKENS = 25;
 /** Seconds of the steady stream over which the floor (measureFloor) is measured. */
 const FLOOR_SECONDS = 3;
-const WARMUP_TOKENS = 25;
 
 /** A different text for every run, so a delta delivered to the wrong thread shows up as a mismatch. */
 function answerTokens(key: number, count: number): string[] {
@@ -248,19 +248,23 @@ async function runPass(setup: Setup, runCount: number, tokenCount: number, coale
   };
 }
 
-/** A fresh server per run count, so its RSS figures are not inherited from a bigger pass before it. */
-async function openSetup(coalesceMs: number, runCount: number, fake: FakeModel, options: RunsOptions): Promise<Setup> {
-  const server = await startServer("agentwire", {
+/** The settings of an agentwire server whose agent answers from `fake`, for `runCount` runs at once. */
+export function agentSettings(fake: FakeModel, runCount: number): Record<string, string> {
+  return {
     OPENAI_BASE_URL: fake.url,
     OPENAI_API_KEY: "sk-bench-not-a-key",
     AGENT_MODEL: "bench-fixed-rate",
-    COALESCE_MS: String(coalesceMs),
     // A failing model request should show up as a problem at once, not after backoff.
     MODEL_MAX_RETRIES: "0",
     // Bun's fetch holds 256 requests at once unless told otherwise at start (docs/deploy.md#sizing):
     // every run is one streaming model request.
     BUN_CONFIG_MAX_HTTP_REQUESTS: String(Math.min(65_535, runCount + 256)),
-  });
+  };
+}
+
+/** A fresh server per run count, so its RSS figures are not inherited from a bigger pass before it. */
+async function openSetup(coalesceMs: number, runCount: number, fake: FakeModel, options: RunsOptions): Promise<Setup> {
+  const server = await startServer("agentwire", { ...agentSettings(fake, runCount), COALESCE_MS: String(coalesceMs) });
   const peers: Peer[] = [];
   try {
     // One user per run: agentwire limits concurrent runs per user (MAX_RUNS_PER_USER).
